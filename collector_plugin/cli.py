@@ -1,0 +1,99 @@
+"""The ``otel-friction`` command: serve, demo, config validate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import ConfigError, load_settings
+from .log import setup_logging
+
+
+def _endpoint(value: str) -> str | None:
+    return None if value.lower() in ("none", "off", "") else value
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    o = {}
+    for flag, key in (("otlp_http", "server.otlp_http"), ("otlp_grpc", "server.otlp_grpc"), ("metrics", "server.metrics"),
+                      ("export_otlp", "export.otlp_endpoint"), ("export_file", "export.file")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            o[key] = _endpoint(value)
+    return o
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import Service
+
+    settings = load_settings(args.config, _overrides(args))
+    setup_logging(settings.log)
+    try:
+        asyncio.run(Service(settings).run_until_signalled())
+    except OSError as exc:
+        print(f"otel-friction: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    settings = load_settings(args.file)
+    print(f"{args.file}: valid")
+    if args.show:
+        print(settings.model_dump_json(indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="otel-friction", description="Behavioural frontend signals for OpenTelemetry + Grafana.")
+    p.add_argument("--version", action="version", version=f"otel-friction {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def endpoints(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", type=Path, help="YAML config file (default: embedded defaults)")
+        sp.add_argument("--otlp-http", metavar="HOST:PORT", help="OTLP/HTTP listen address ('none' to disable)")
+        sp.add_argument("--otlp-grpc", metavar="HOST:PORT", help="OTLP/gRPC listen address ('none' to disable)")
+        sp.add_argument("--metrics", metavar="HOST:PORT", help="/metrics listen address ('none' to disable)")
+        sp.add_argument("--export-otlp", metavar="URL", help="OTLP/HTTP base URL for session spans ('none' = don't export)")
+        sp.add_argument("--export-file", metavar="PATH", help="also write session spans as OTLP/JSON lines to PATH")
+
+    serve = sub.add_parser("serve", help="run the processor")
+    endpoints(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="run the processor on simulated shop traffic and show what it found")
+    endpoints(demo)
+    demo.add_argument("--sessions", type=int, default=600, help="simulated sessions (default 600)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--keep-running", action="store_true", help="keep serving /metrics after the summary until Ctrl+C")
+    demo.set_defaults(func=cmd_demo)
+
+    config = sub.add_parser("config", help="configuration tools")
+    csub = config.add_subparsers(dest="config_command", required=True)
+    validate = csub.add_parser("validate", help="check a config file and exit")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--show", action="store_true", help="print the effective configuration")
+    validate.set_defaults(func=cmd_config_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"otel-friction: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The one configuration model: a YAML file validated by pydantic, with env var overrides.
+
+Precedence: environment (``OTEL_FRICTION_<SECTION>__<KEY>``) over the YAML file over embedded defaults,
+so an operator can change one value without editing the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "OTEL_FRICTION_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_hostport(value: str | None) -> str | None:
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:14318), got {value!r}")
+    return value
+
+
+class ServerConfig(_Section):
+    # Defaults stay clear of a collector on the same host (4317/4318, 8888, 13133).
+    otlp_http: str | None = "127.0.0.1:14318"
+    otlp_grpc: str | None = "127.0.0.1:14317"
+    metrics: str | None = "127.0.0.1:9478"
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="limit after decompression; larger bodies get 413")
+    max_pending_requests: int = Field(16, gt=0, description="requests queued for the pipeline before answering 429")
+    retry_after_seconds: int = Field(1, ge=1)
+    cors_allowed_origins: list[str] = Field(default_factory=list, description="for browsers sending straight here")
+
+    _v = field_validator("otlp_http", "otlp_grpc", "metrics")(_check_hostport)
+
+
+class ExportConfig(_Section):
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP base URL; spans are POSTed to <url>/v1/traces")
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    file: Path | None = Field(None, description="also write session spans as OTLP/JSON lines to this file")
+    flush_interval_seconds: float = Field(2.0, gt=0, le=60)
+    timeout_seconds: float = Field(10.0, gt=0)
+    queue_max_spans: int = Field(200_000, gt=0)
+    max_spans_per_request: int = Field(2_000, gt=0)
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value):
+            raise ValueError(f"expected an http(s):// base URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+
+class SessionConfig(_Section):
+    inactivity_timeout_seconds: float = Field(1800, gt=0)
+    max_age_seconds: float = Field(4 * 3600, gt=0)
+    max_sessions: int = Field(200_000, gt=0, description="oldest-idle sessions are evicted beyond this")
+    closed_memory: int = Field(200_000, gt=0, description="ended session ids remembered so late events don't restart them")
+    max_page_views: int = Field(500, gt=0, description="page views kept per session for attributing late events")
+    max_links: int = Field(32, ge=0, description="span links from the session root to the browser SDK's own traces")
+
+
+class RouteRule(_Section):
+    pattern: str
+    replacement: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class NormalizeConfig(_Section):
+    routes: list[RouteRule] = Field(
+        default_factory=list, description="applied to the path before the built-in id rules, in order"
+    )
+    mobile_max_width: int = Field(767, gt=0)
+    tablet_max_width: int = Field(1024, gt=0)
+    paid_mediums: list[str] = Field(default_factory=lambda: ["cpc", "ppc", "paid", "paidsearch", "paid_social", "display", "cpm", "affiliate"])
+    email_mediums: list[str] = Field(default_factory=lambda: ["email", "newsletter", "e-mail"])
+    social_mediums: list[str] = Field(default_factory=lambda: ["social", "social-network", "sm"])
+    search_domains: list[str] = Field(default_factory=lambda: ["google.", "bing.com", "duckduckgo.com", "yahoo.", "baidu.com", "yandex.", "ecosia.org", "search.brave.com"])
+    social_domains: list[str] = Field(default_factory=lambda: ["facebook.com", "instagram.com", "t.co", "twitter.com", "x.com", "linkedin.com", "lnkd.in", "pinterest.", "reddit.com", "tiktok.com", "youtube.com"])
+    internal_domains: list[str] = Field(default_factory=list, description="referrers treated as direct (your own sites)")
+
+
+class PiiConfig(_Section):
+    hmac_secret: str | None = Field(
+        None, description="key for hashing user ids; set it (same on every replica) or a random one is made per process"
+    )
+    query_allowlist: list[str] = Field(
+        default_factory=lambda: ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid", "ref", "page", "sort", "lang"]
+    )
+    mask_emails: bool = True
+    mask_cards: bool = True
+    mask_phones: bool = True
+    mask_ibans: bool = True
+    mask_tokens: bool = True
+    extra_patterns: list[str] = Field(default_factory=list, description="extra regular expressions whose matches are masked")
+
+
+class MetricsConfig(_Section):
+    label_caps: dict[str, int] = Field(
+        default_factory=lambda: {"service_name": 50, "page": 300, "element": 200, "error_type": 100, "error_group": 200, "form": 100, "last_field": 200}
+    )
+    default_label_cap: int = Field(100, gt=0)
+    max_series: int = Field(50_000, gt=0, description="budget for all rum_* series; beyond it new series fold into 'other'")
+    exemplars: bool = True
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, nested_model_default_partial_update=True
+    )
+
+    server: ServerConfig = ServerConfig()
+    export: ExportConfig = ExportConfig()
+    sessions: SessionConfig = SessionConfig()
+    normalize: NormalizeConfig = NormalizeConfig()
+    pii: PiiConfig = PiiConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    default_service_name: str = "unknown_service"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator: which key, what was expected."""
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for item in err.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {path}: unknown key")
+        else:
+            lines.append(f"  {path}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load the YAML file (if any), apply env vars, then CLI ``overrides`` given as {"section.key": value}."""
+    data: dict[str, Any] = {}
+    source = "embedded defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        data = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        data.setdefault(section, {})[key] = value
+    if any(k.startswith(ENV_PREFIX) for k in os.environ):
+        source += " + environment"
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

@@ -1,0 +1,1 @@
+"""Emit: session-trace spans (built directly as OTLP protobuf) and Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""Ingest: OTLP bytes in, classified events out (decode → classify)."""

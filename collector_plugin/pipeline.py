@@ -1,0 +1,150 @@
+"""The pipeline: ingest → normalize → sessionize → (detect) → emit, on one thread that owns all state.
+
+``ingest`` runs per request and only buffers normalized events; ``tick`` runs every flush interval and does
+the per-session work, so metric updates and span exports are batched per interval, not per event.
+Transports (HTTP, gRPC) call these from a single worker thread; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from prometheus_client import CollectorRegistry
+
+from .config import Settings
+from .emit.exporter import SpanExporter
+from .emit.metrics import MetricBatch, RumMetrics, core_increments
+from .emit.selfmetrics import SelfMetrics
+from .emit.spans import SpanBuilder, to_request
+from .ingest.classify import Classified, classify_logs, classify_spans
+from .ingest.decode import Format, Signal, decode, decompress
+from .normalize import Normalizer
+from .sessionize import Late, Output, SessionEnded, SessionTable
+
+MAX_ERRORS_IN_MESSAGE = 5
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    rejected: int
+    message: str  # for OTLP partial_success; empty when everything was usable
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None,
+                 exporters: list[SpanExporter] | None = None, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.selfm = SelfMetrics(self.registry)
+        self.metrics = RumMetrics(self.registry, settings.metrics, self.selfm)
+        self.normalizer = Normalizer(settings)
+        self.sessions = SessionTable(settings.sessions, self.normalizer.segments)
+        self.span_builder = SpanBuilder()
+        self.exporters = list(exporters or [])
+        self.clock = clock
+        self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
+
+    # ------------------------------------------------------------------------------------------ ingest
+
+    def ingest_bytes(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> IngestResult:
+        """Decode one OTLP/HTTP body. Raises RequestError when the whole request is unusable."""
+        started = time.perf_counter()
+        raw = decompress(body, encoding, self.settings.server.max_body_bytes)
+        decoded = decode(signal, raw, fmt)
+        result = self._ingest(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors)
+        self.selfm.batch_duration.labels(signal).observe(time.perf_counter() - started)
+        return result
+
+    def ingest_request(self, signal: Signal, request, fmt: str = "otlp_grpc") -> IngestResult:
+        started = time.perf_counter()
+        result = self._ingest(signal, request, fmt, 0, [])
+        self.selfm.batch_duration.labels(signal).observe(time.perf_counter() - started)
+        return result
+
+    def _ingest(self, signal: Signal, request, fmt: str, rejected: int, errors: list[str]) -> IngestResult:
+        default_service = self.settings.default_service_name
+        if signal == "logs":
+            c = classify_logs(request, default_service)
+        elif signal == "traces":
+            c = classify_spans(request, default_service)
+        else:
+            c = Classified()
+            c.skipped["unsupported_signal"] = sum(
+                len(m.data_points) if hasattr(m, "data_points") else 1
+                for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
+        rejected += c.rejected
+        errors = errors + c.errors
+        usable = len(c.events)
+        received = rejected + usable + sum(c.dropped.values()) + sum(c.skipped.values())
+        self.selfm.received.labels(signal, fmt).inc(received)
+        if rejected:
+            self.selfm.rejected.labels(signal, fmt, "invalid_record").inc(rejected)
+        for reason, n in c.dropped.items():
+            self.selfm.dropped.labels(signal, reason).inc(n)
+        for reason, n in c.skipped.items():
+            self.selfm.skipped.labels(signal, reason).inc(n)
+        now = self.clock()
+        normalize = self.normalizer.normalize
+        add = self.sessions.add
+        kinds: dict = {}
+        for event in c.events:
+            kinds[event.kind] = kinds.get(event.kind, 0) + 1
+            self._carry.extend(add(normalize(event), now))
+        for kind, n in kinds.items():
+            self.selfm.events.labels(kind.value).inc(n)
+        message = self._message(rejected, errors, c.dropped.get("missing_session_id", 0))
+        # Parser messages can quote the offending value, which may be PII.
+        return IngestResult(received, rejected, self.normalizer.masker.text(message) if message else "")
+
+    @staticmethod
+    def _message(rejected: int, errors: list[str], no_session: int) -> str:
+        parts = []
+        if rejected:
+            shown = "; ".join(errors[:MAX_ERRORS_IN_MESSAGE])
+            more = f" (and {len(errors) - MAX_ERRORS_IN_MESSAGE} more)" if len(errors) > MAX_ERRORS_IN_MESSAGE else ""
+            parts.append(f"{rejected} invalid record(s) rejected: {shown}{more}")
+        if no_session:
+            parts.append(f"{no_session} record(s) without a session.id attribute were not sessionized "
+                         "(add a session processor to the browser SDK)")
+        return ". ".join(parts)
+
+    # -------------------------------------------------------------------------------------------- tick
+
+    def tick(self, *, final: bool = False) -> list[Output]:
+        started = time.perf_counter()
+        outputs = self._carry + self.sessions.tick(self.clock(), final=final)
+        self._carry = []
+        batch = MetricBatch()
+        core_increments(outputs, batch)
+        self.metrics.apply(batch)
+        for o in outputs:
+            if isinstance(o, SessionEnded):
+                self.selfm.sessions_ended.labels(o.reason).inc()
+            elif isinstance(o, Late):
+                self.selfm.late_events.labels(o.event.kind.value).inc()
+        self.selfm.sessions_evicted.inc(self.sessions.evicted)
+        self.sessions.evicted = 0
+        self.selfm.sessions_active.set(len(self.sessions))
+        self._export(outputs)
+        self.selfm.tick_duration.observe(time.perf_counter() - started)
+        return outputs
+
+    def _export(self, outputs: list[Output]) -> None:
+        if not self.exporters:
+            return
+        grouped = self.span_builder.build(outputs)
+        limit = self.settings.export.max_spans_per_request
+        for key, spans in grouped.items():
+            for i in range(0, len(spans), limit):
+                request = to_request({key: spans[i:i + limit]})
+                for exporter in self.exporters:
+                    exporter.export(request)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """End every open session (root spans out), then let exporters deliver what is pending."""
+        self.tick(final=True)
+        for exporter in self.exporters:
+            exporter.shutdown(timeout)

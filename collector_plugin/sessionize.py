@@ -1,0 +1,309 @@
+"""Sessionize: keep one state per browser session, put events in page order, end idle sessions.
+
+Events are buffered per session between ticks and applied in event-time order on the tick, so records of one
+session that arrive in different batches (logs and spans travel separately) are still seen in order, and the
+session's segments are settled from everything that arrived in its first interval.
+The service's own clock (not the browser's) decides when a session has ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from bisect import bisect_right
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+from .config import SessionConfig
+from .events import Event, Kind, PageView
+from .normalize.segments import Segmenter
+
+# Page-view signals from different instrumentations (document-load span, browser.navigation, our page_view)
+# describe the same page load; within this window they are merged into one page view.
+PAGE_VIEW_MERGE_NS = 5_000_000_000
+MAX_PAGE_EVENTS = 128
+
+
+def session_trace_ids(session_id: str) -> tuple[bytes, bytes]:
+    """Trace id and root span id derived from the session id, so replicas and restarts agree."""
+    digest = hashlib.blake2b(session_id.encode("utf-8", "surrogatepass"), digest_size=24, person=b"otel-friction").digest()
+    return digest[:16], digest[16:]
+
+
+def new_span_id() -> bytes:
+    return random.getrandbits(64).to_bytes(8, "big") or b"\x00" * 7 + b"\x01"
+
+
+@dataclass(slots=True, eq=False)
+class Page:
+    span_id: bytes
+    index: int
+    route: str
+    url: str | None
+    start_ns: int
+    nav_type: str | None
+    end_ns: int | None = None
+    clicks: int = 0
+    errors: int = 0
+    network: int = 0
+    events: list[Event] = field(default_factory=list)  # become span events on the page-view span
+    links: list[tuple[bytes, bytes]] = field(default_factory=list)
+    exported: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    id: str
+    service_name: str
+    trace_id: bytes
+    root_span_id: bytes
+    created: float  # service clock
+    last_seen: float  # service clock: last arrival
+    service_version: str | None = None
+    start_ns: int = 0
+    last_ns: int = 0
+    device: str = "unknown"
+    visitor: str = "new"
+    source: str = "direct"
+    landing_url: str | None = None
+    user_agent: str | None = None
+    announced: bool = False
+    pages: list[Page] = field(default_factory=list)
+    page_starts: list[int] = field(default_factory=list)
+    page_views: int = 0
+    clicks: int = 0
+    errors: int = 0
+    links: list[tuple[bytes, bytes]] = field(default_factory=list)
+    pending: list[Event] = field(default_factory=list)
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """What is remembered of an ended session, so late events still land in its trace but never restart it."""
+
+    id: str
+    service_name: str
+    trace_id: bytes
+    root_span_id: bytes
+    device: str
+
+
+# Outputs of a tick, in the order they happened; detect and emit consume them.
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    session: Session
+
+
+@dataclass(frozen=True, slots=True)
+class PageStarted:
+    session: Session
+    page: Page
+
+
+@dataclass(frozen=True, slots=True)
+class PageEnded:
+    session: Session
+    page: Page
+
+
+@dataclass(frozen=True, slots=True)
+class Happened:
+    session: Session
+    page: Page | None
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    session: Session
+    reason: str  # inactivity | max_age | evicted | shutdown
+
+
+@dataclass(frozen=True, slots=True)
+class Late:
+    closed: Closed
+    event: Event
+
+
+Output = SessionStarted | PageStarted | PageEnded | Happened | SessionEnded | Late
+
+
+class SessionTable:
+    def __init__(self, cfg: SessionConfig, segmenter: Segmenter):
+        self.cfg = cfg
+        self.segmenter = segmenter
+        self.sessions: OrderedDict[str, Session] = OrderedDict()  # least recently seen first
+        self.closed: OrderedDict[str, Closed] = OrderedDict()
+        self.known_users: OrderedDict[str, None] = OrderedDict()
+        self.dirty: set[str] = set()
+        self.late: list[Late] = []
+        self.evicted = 0
+        self.drops: Counter = Counter()
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def add(self, event: Event, now: float) -> list[Output]:
+        """Buffer one normalized event; returns outputs only when a session had to be evicted for room."""
+        sid = event.session_id
+        session = self.sessions.get(sid)
+        out: list[Output] = []
+        if session is None:
+            closed = self.closed.get(sid)
+            if closed is not None:
+                self.late.append(Late(closed, event))
+                return out
+            if len(self.sessions) >= self.cfg.max_sessions:
+                _, victim = self.sessions.popitem(last=False)
+                self.evicted += 1
+                out.extend(self._end(victim, "evicted", now))
+            trace_id, root = session_trace_ids(sid)
+            session = Session(id=sid, service_name=event.service_name, trace_id=trace_id, root_span_id=root,
+                              created=now, last_seen=now, service_version=event.service_version)
+            self.sessions[sid] = session
+        else:
+            self.sessions.move_to_end(sid)
+            session.last_seen = now
+        session.pending.append(event)
+        self.dirty.add(sid)
+        return out
+
+    def tick(self, now: float, *, final: bool = False) -> list[Output]:
+        """Apply buffered events in time order, then end sessions that are idle or too old (all, if ``final``)."""
+        out: list[Output] = []
+        for sid in list(self.dirty):
+            session = self.sessions.get(sid)
+            if session is not None and session.pending:
+                self._apply(session, out)
+        self.dirty.clear()
+        out.extend(self.late)
+        self.late.clear()
+        idle_before = now - self.cfg.inactivity_timeout_seconds
+        born_before = now - self.cfg.max_age_seconds
+        for session in list(self.sessions.values()):
+            if final:
+                reason = "shutdown"
+            elif session.last_seen <= idle_before:
+                reason = "inactivity"
+            elif session.created <= born_before:
+                reason = "max_age"
+            else:
+                continue
+            del self.sessions[session.id]
+            out.extend(self._end(session, reason, now))
+        return out
+
+    # -------------------------------------------------------------------------------------- internals
+
+    def _announce(self, s: Session, events: list[Event]) -> None:
+        first = events[0]
+        s.start_ns = first.time_ns
+        devices = [e.device for e in events if e.device and e.device != "unknown"]
+        s.device = devices[0] if devices else "unknown"
+        landing = next((e for e in events if e.kind is Kind.PAGE_VIEW and e.url), None) or next((e for e in events if e.url), None)
+        s.landing_url = landing.url if landing else None
+        referrer = next((e.detail.referrer for e in events if isinstance(e.detail, PageView) and e.detail.referrer), None)
+        s.source = self.segmenter.source(s.landing_url, referrer)
+        s.user_agent = next((e.client.user_agent for e in events if e.client.user_agent), None)
+        s.user_id = next((e.client.user_id for e in events if e.client.user_id), None)
+        returning = any(e.client.previous_session for e in events) or (s.user_id is not None and s.user_id in self.known_users)
+        s.visitor = "returning" if returning else "new"
+        if s.user_id is not None:
+            self.known_users[s.user_id] = None
+            self.known_users.move_to_end(s.user_id)
+            if len(self.known_users) > self.cfg.closed_memory:
+                self.known_users.popitem(last=False)
+        s.announced = True
+
+    def _apply(self, s: Session, out: list[Output]) -> None:
+        events = sorted(s.pending, key=lambda e: e.time_ns)
+        s.pending = []
+        if not s.announced:
+            self._announce(s, events)
+            out.append(SessionStarted(s))
+        for e in events:
+            if s.start_ns == 0 or e.time_ns < s.start_ns:
+                s.start_ns = e.time_ns
+            s.last_ns = max(s.last_ns, e.time_ns)
+            if e.trace_id and e.kind in (Kind.PAGE_VIEW, Kind.CLICK) and len(s.links) < self.cfg.max_links:
+                s.links.append((e.trace_id, e.span_id))
+            page = self._page_for(s, e, out)
+            if e.kind is Kind.PAGE_VIEW:
+                continue
+            if page is not None:
+                if e.kind is Kind.CLICK:
+                    page.clicks += 1
+                elif e.kind is Kind.JS_ERROR:
+                    page.errors += 1
+                elif e.kind is Kind.NETWORK:
+                    page.network += 1
+                elif page.exported:
+                    self.drops["page_already_exported"] += 1  # still counted in metrics; only the span event is lost
+                elif len(page.events) < MAX_PAGE_EVENTS:
+                    page.events.append(e)
+                else:
+                    self.drops["page_event_limit"] += 1
+            if e.kind is Kind.CLICK:
+                s.clicks += 1
+            elif e.kind is Kind.JS_ERROR:
+                s.errors += 1
+            out.append(Happened(s, page, e))
+
+    def _page_for(self, s: Session, e: Event, out: list[Output]) -> Page | None:
+        """The page view an event belongs to; starts a new one for page views and for events on a new route."""
+        i = bisect_right(s.page_starts, e.time_ns) - 1
+        at = s.pages[i] if i >= 0 else None
+        if e.kind is Kind.PAGE_VIEW:
+            if at is not None and at.url == e.url and e.time_ns - at.start_ns < PAGE_VIEW_MERGE_NS:
+                if e.trace_id and len(at.links) < self.cfg.max_links:
+                    at.links.append((e.trace_id, e.span_id))
+                return at
+            return self._start_page(s, e, i + 1, out)
+        if e.route is None or (at is not None and at.route == e.route):
+            return at if at is not None else (s.pages[0] if s.pages else None)
+        # A different route: an event still in flight from a recent page (a scroll summary sent on leaving)
+        # belongs to that page; otherwise the sender has no page events and the route change is the page view.
+        for back in range(i - 1, max(i - 3, -1), -1):
+            if s.pages[back].route == e.route:
+                return s.pages[back]
+        if at is None and s.pages:
+            return s.pages[0]  # earlier than every page: the session's first page
+        return self._start_page(s, e, i + 1, out)
+
+    def _start_page(self, s: Session, e: Event, pos: int, out: list[Output]) -> Page:
+        nav = e.detail.nav_type if isinstance(e.detail, PageView) else "implicit"
+        page = Page(span_id=new_span_id(), index=s.page_views, route=e.route or "unknown", url=e.url, start_ns=e.time_ns, nav_type=nav)
+        if e.kind is Kind.PAGE_VIEW and e.trace_id:
+            page.links.append((e.trace_id, e.span_id))
+        s.page_views += 1
+        s.pages.insert(pos, page)
+        s.page_starts.insert(pos, e.time_ns)
+        if pos > 0 and s.pages[pos - 1].end_ns is None:
+            prev = s.pages[pos - 1]
+            prev.end_ns = e.time_ns
+            out.append(PageEnded(s, prev))
+        if pos + 1 < len(s.pages):
+            page.end_ns = s.pages[pos + 1].start_ns  # a late page view slotted in before a known one
+        out.append(PageStarted(s, page))
+        if page.end_ns is not None:
+            out.append(PageEnded(s, page))
+        if len(s.pages) > self.cfg.max_page_views:
+            s.pages.pop(0)
+            s.page_starts.pop(0)
+        return page
+
+    def _end(self, s: Session, reason: str, now: float) -> list[Output]:
+        out: list[Output] = []
+        if s.pending:
+            self._apply(s, out)
+        for page in s.pages:
+            if page.end_ns is None:
+                page.end_ns = max(s.last_ns, page.start_ns)
+                out.append(PageEnded(s, page))
+        self.dirty.discard(s.id)
+        self.closed[s.id] = Closed(s.id, s.service_name, s.trace_id, s.root_span_id, s.device)
+        if len(self.closed) > self.cfg.closed_memory:
+            self.closed.popitem(last=False)
+        out.append(SessionEnded(s, reason))
+        return out

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from collector_plugin.config import load_settings  # noqa: E402
+from collector_plugin.emit.exporter import InMemorySpanExporter  # noqa: E402
+from collector_plugin.server import BackgroundService  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+LOOPBACK = {"server.otlp_http": "127.0.0.1:0", "server.otlp_grpc": "127.0.0.1:0", "server.metrics": "127.0.0.1:0",
+            "export.flush_interval_seconds": 0.1}
+
+
+def make_settings(**overrides):
+    """Settings on free loopback ports; ``overrides`` use double underscores: sessions__max_sessions=5."""
+    merged = dict(LOOPBACK)
+    merged.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return load_settings(None, merged)
+
+
+@pytest.fixture
+def service_factory():
+    started: list[BackgroundService] = []
+
+    def start(**overrides) -> tuple[BackgroundService, InMemorySpanExporter]:
+        memory = InMemorySpanExporter()
+        bg = BackgroundService(make_settings(**overrides), exporters=[memory]).__enter__()
+        started.append(bg)
+        return bg, memory
+
+    yield start
+    for bg in started:
+        bg.stop()
+
+
+@pytest.fixture
+def service(service_factory):
+    return service_factory()

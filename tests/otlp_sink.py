@@ -1,0 +1,50 @@
+"""A real OTLP/HTTP trace receiver for tests: records what it is sent and answers with scripted statuses."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+
+
+class OtlpSink:
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+        self.attempts = 0
+        self.script: list[tuple[int, dict[str, str]]] = []  # statuses to answer first, in order
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with sink.lock:
+                    sink.attempts += 1
+                    status, headers = sink.script.pop(0) if sink.script else (200, {})
+                    if status == 200:
+                        sink.requests.append(ExportTraceServiceRequest.FromString(body))
+                payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def spans(self):
+        with self.lock:
+            return [s for r in self.requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

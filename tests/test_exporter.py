@@ -1,0 +1,69 @@
+"""The OTLP/HTTP span exporter against a real local receiver: retry, backoff, drops counted."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector_plugin.emit.exporter import OtlpHttpSpanExporter
+from collector_plugin.emit.selfmetrics import SelfMetrics
+from otlp_sink import OtlpSink
+from support import wait_for
+
+
+def _request(n: int) -> ExportTraceServiceRequest:
+    req = ExportTraceServiceRequest()
+    spans = req.resource_spans.add().scope_spans.add().spans
+    for i in range(n):
+        spans.add(trace_id=b"\x01" * 16, span_id=i.to_bytes(8, "big"), name="click")
+    return req
+
+
+def _value(registry, name, **labels):
+    return sum(s.value for m in registry.collect() for s in m.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+@pytest.fixture
+def sink():
+    s = OtlpSink()
+    yield s
+    s.close()
+
+
+def test_retries_retryable_statuses_honouring_retry_after_then_delivers(sink):
+    registry = CollectorRegistry()
+    sink.script = [(503, {"Retry-After": "0"}), (429, {"Retry-After": "0"}), (502, {})]
+    exporter = OtlpHttpSpanExporter(sink.url, SelfMetrics(registry))
+    exporter.export(_request(3))
+    wait_for(lambda: len(sink.spans()) == 3, timeout=15, what="delivery after retries")
+    exporter.shutdown(5)
+    assert sink.attempts == 4
+    assert _value(registry, "otel_friction_export_failures_total", reason="http_503") == 1
+    assert _value(registry, "otel_friction_export_failures_total", reason="http_502") == 1
+    assert _value(registry, "otel_friction_spans_exported_total") == 3
+    assert _value(registry, "otel_friction_spans_dropped_total") == 0
+
+
+def test_permanent_errors_drop_and_count(sink):
+    registry = CollectorRegistry()
+    sink.script = [(400, {})]
+    exporter = OtlpHttpSpanExporter(sink.url, SelfMetrics(registry))
+    exporter.export(_request(2))
+    exporter.export(_request(1))
+    wait_for(lambda: len(sink.spans()) == 1, what="the second request")
+    exporter.shutdown(5)
+    assert _value(registry, "otel_friction_spans_dropped_total", reason="rejected") == 2
+
+
+def test_full_queue_drops_new_spans_and_counts_them():
+    registry = CollectorRegistry()
+    # Nothing listens on this port: every send fails and the queue fills.
+    exporter = OtlpHttpSpanExporter("http://127.0.0.1:9", SelfMetrics(registry), max_queue_spans=5, timeout=1)
+    for _ in range(4):
+        exporter.export(_request(2))
+    assert _value(registry, "otel_friction_spans_dropped_total", reason="queue_full") == 4
+    assert _value(registry, "otel_friction_export_queue_spans") == 4
+    exporter.shutdown(0.5)
+    assert _value(registry, "otel_friction_spans_dropped_total", reason="shutdown") == 4
+    assert _value(registry, "otel_friction_export_failures_total", reason="connection") >= 1
