@@ -52,6 +52,13 @@ class ExportConfig(_Section):
     timeout_seconds: float = Field(10.0, gt=0)
     queue_max_spans: int = Field(200_000, gt=0)
     max_spans_per_request: int = Field(2_000, gt=0)
+    otlp_metrics_endpoint: str | None = Field(None, description="OTLP/HTTP base URL to push metrics to (besides /metrics)")
+    metrics_interval_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("otlp_metrics_endpoint")
+    @classmethod
+    def _metrics_url(cls, value: str | None) -> str | None:
+        return cls._url(value)
 
     @field_validator("otlp_endpoint")
     @classmethod

@@ -72,8 +72,9 @@ class Pipeline:
             c = classify_spans(request, default_service)
         else:
             c = Classified()
+            # Browser metrics (e.g. web vitals through a MeterProvider) carry no session: accepted, counted, unused.
             c.skipped["unsupported_signal"] = sum(
-                len(m.data_points) if hasattr(m, "data_points") else 1
+                len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
                 for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
         rejected += c.rejected
         errors = errors + c.errors

@@ -26,6 +26,7 @@ from prometheus_client.exposition import choose_encoder
 
 from .config import Settings
 from .emit.exporter import FileSpanExporter, OtlpHttpSpanExporter, SpanExporter
+from .emit.otlp_metrics import OtlpMetricsExporter
 from .ingest.decode import PROTOBUF, RequestError, decode, media_format
 from .log import get_logger
 from .pipeline import IngestResult, Pipeline
@@ -83,6 +84,7 @@ class Service:
         self._runners: list[web.AppRunner] = []
         self._grpc: grpc.aio.Server | None = None
         self._ticker: asyncio.Task | None = None
+        self._metrics_push: OtlpMetricsExporter | None = None
         self._stopped = asyncio.Event()
         self.requests_rejected = Counter("otel_friction_requests_rejected", "Whole requests refused, by reason.",
                                          ("transport", "reason"), registry=self.pipeline.registry)
@@ -110,6 +112,11 @@ class Service:
                 raise OSError(f"cannot listen for OTLP/gRPC on {s.otlp_grpc}")
             await self._grpc.start()
             self.addresses["otlp_grpc"] = f"{s.otlp_grpc.rpartition(':')[0]}:{port}"
+        ex = self.settings.export
+        if ex.otlp_metrics_endpoint:
+            self._metrics_push = OtlpMetricsExporter(ex.otlp_metrics_endpoint, self.pipeline.registry, self.pipeline.selfm,
+                                                     interval=ex.metrics_interval_seconds, headers=ex.otlp_headers,
+                                                     timeout=ex.timeout_seconds)
         self._ticker = asyncio.create_task(self._tick_loop())
         log.info("otel-friction listening", extra={"addresses": self.addresses,
                                                      "exporters": [e.name for e in self.pipeline.exporters]})
@@ -136,6 +143,8 @@ class Service:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.worker, self.pipeline.shutdown, timeout)
         self.worker.shutdown(wait=True)
+        if self._metrics_push is not None:
+            await loop.run_in_executor(None, self._metrics_push.shutdown)
         self._stopped.set()
         log.info("otel-friction stopped")
 

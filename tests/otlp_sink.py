@@ -1,18 +1,20 @@
-"""A real OTLP/HTTP trace receiver for tests: records what it is sent and answers with scripted statuses."""
+"""A real OTLP/HTTP receiver for tests: records what it is sent and answers with scripted statuses."""
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
 class OtlpSink:
     def __init__(self) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
+        self.bodies: list[tuple[str, bytes]] = []  # (path, body) of every accepted request
         self.attempts = 0
         self.script: list[tuple[int, dict[str, str]]] = []  # statuses to answer first, in order
+        self.lock = threading.Lock()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -22,28 +24,33 @@ class OtlpSink:
                     sink.attempts += 1
                     status, headers = sink.script.pop(0) if sink.script else (200, {})
                     if status == 200:
-                        sink.requests.append(ExportTraceServiceRequest.FromString(body))
-                payload = ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
+                        sink.bodies.append((self.path, body))
+                # An empty Export*ServiceResponse serializes to no bytes.
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Content-Length", "0")
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(payload)
 
             def log_message(self, *args) -> None:
                 pass
 
-        self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
-    def spans(self):
+    def _parsed(self, path: str, cls):
         with self.lock:
-            return [s for r in self.requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+            return [cls.FromString(b) for p, b in self.bodies if p == path]
+
+    def spans(self):
+        return [s for r in self._parsed("/v1/traces", ExportTraceServiceRequest)
+                for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+
+    def metrics(self) -> list[ExportMetricsServiceRequest]:
+        return self._parsed("/v1/metrics", ExportMetricsServiceRequest)
 
     def close(self) -> None:
         self.server.shutdown()

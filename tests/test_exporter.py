@@ -67,3 +67,28 @@ def test_full_queue_drops_new_spans_and_counts_them():
     exporter.shutdown(0.5)
     assert _value(registry, "otel_friction_spans_dropped_total", reason="shutdown") == 4
     assert _value(registry, "otel_friction_export_failures_total", reason="connection") >= 1
+
+
+def test_otlp_metrics_push_carries_counters_with_exemplars_gauges_and_histograms(service_factory, sink):
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from test_transport import SID, _emit_logs
+    from collector_plugin.sessionize import session_trace_ids
+
+    bg, _ = service_factory(export__otlp_metrics_endpoint=sink.url, export__metrics_interval_seconds=0.2)
+    _emit_logs(OTLPLogExporter(endpoint=bg.url("otlp_http") + "/v1/logs"))
+
+    def pushed_error():
+        for req in sink.metrics():
+            for m in req.resource_metrics[0].scope_metrics[0].metrics:
+                if m.name == "rum_js_errors" and m.sum.data_points and m.sum.data_points[0].as_double == 1:
+                    return req
+        return None
+
+    req = wait_for(pushed_error, what="a push with the JS error")
+    metrics = {m.name: m for m in req.resource_metrics[0].scope_metrics[0].metrics}
+    errors = metrics["rum_js_errors"].sum
+    assert errors.is_monotonic and errors.aggregation_temporality == 2
+    assert errors.data_points[0].exemplars[0].trace_id == session_trace_ids(SID)[0]
+    assert metrics["otel_friction_sessions_active"].gauge.data_points[0].as_double == 1
+    hist = metrics["otel_friction_batch_duration_seconds"].histogram.data_points[0]
+    assert hist.count >= 1 and sum(hist.bucket_counts) == hist.count and len(hist.bucket_counts) == len(hist.explicit_bounds) + 1
