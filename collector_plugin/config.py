@@ -129,6 +129,55 @@ class MetricsConfig(_Section):
     exemplars: bool = True
 
 
+class FunnelStep(_Section):
+    name: str
+    route: str | None = Field(None, description="regular expression matched against the route template (e.g. ^/cart$)")
+    event: str | None = Field(None, description="or: an event name (e.g. a Faro user action) that marks the step")
+
+    @field_validator("route")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            RouteRule._compiles(value)
+        return value
+
+
+class Funnel(_Section):
+    name: str
+    steps: list[FunnelStep] = Field(min_length=2)
+
+
+def _default_funnels() -> list[Funnel]:
+    steps = [("cart", "^/cart$"), ("shipping", "^/checkout/shipping$"), ("payment", "^/checkout/payment$"),
+             ("review", "^/checkout/review$"), ("confirmation", "^/checkout/confirmation$")]
+    return [Funnel(name="checkout", steps=[FunnelStep(name=n, route=r) for n, r in steps])]
+
+
+class DetectConfig(_Section):
+    """Every friction threshold in one place; docs/signals.md explains each default."""
+
+    rage_min_clicks: int = Field(3, ge=2, description="clicks in a burst to call it a rage click")
+    rage_max_interval_ms: int = Field(1000, gt=0, description="max gap between consecutive clicks of a burst")
+    rage_radius_px: int = Field(30, ge=0, description="clicks this close count as the same target even on different elements")
+    dead_click_inferred_window_ms: int = Field(1500, gt=0, description="stock click spans: no network child and no page load within this = inferred dead")
+    error_click_window_ms: int = Field(1500, gt=0, description="a JS error this soon after a click on the same page makes it an error click")
+    scroll_min_depth: float = Field(0.9, gt=0, le=1, description="excessive scrolling needs a page scrolled at least this deep")
+    scroll_min_reversals: int = Field(4, ge=1, description="and at least this many direction changes")
+    scroll_baseline_factor: float = Field(2.0, ge=1, description="and this many times the page's median direction changes")
+    dead_scroll_min_depth: float = Field(0.75, gt=0, le=1, description="scrolled this deep without a click or form interaction = dead scroll")
+    quick_back_max_seconds: float = Field(5.0, gt=0, description="leaving a page and returning within this = quick back")
+    loop_max_seconds: float = Field(60.0, gt=0, description="A→B→A→B within this = confusion loop")
+    settle_seconds: float = Field(5.0, gt=0, description="a session quiet this long (service clock) has its pending episodes decided")
+    max_episodes_per_page: int = Field(10, gt=0, description="per signal and page view: one visitor can't inflate a page's friction")
+    ignore_selectors: list[str] = Field(
+        default_factory=lambda: ["stepper", "quantity", "qty", "carousel", "slider", "pagination", "pager", "datepicker", "calendar", "counter"],
+        description="substrings of a CSS selector that mark controls meant to be clicked repeatedly")
+    ignore_texts: list[str] = Field(
+        default_factory=lambda: ["+", "-", "−", "–", "<", ">", "‹", "›", "«", "»", "←", "→", "next", "prev", "previous", "more", "load more"],
+        description="element texts (case-insensitive, exact) of controls meant to be clicked repeatedly")
+    funnels: list[Funnel] = Field(default_factory=_default_funnels)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -145,6 +194,7 @@ class Settings(BaseSettings):
     normalize: NormalizeConfig = NormalizeConfig()
     pii: PiiConfig = PiiConfig()
     metrics: MetricsConfig = MetricsConfig()
+    detect: DetectConfig = DetectConfig()
     log: LogConfig = LogConfig()
     default_service_name: str = "unknown_service"
 

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from .config import Settings
 from .emit.exporter import SpanExporter
-from .emit.metrics import MetricBatch, RumMetrics, core_increments
+from .detect import DetectStage
+from .emit.metrics import MetricBatch, RumMetrics, increments
 from .emit.selfmetrics import SelfMetrics
 from .emit.spans import SpanBuilder, to_request
 from .ingest.classify import Classified, classify_logs, classify_spans
@@ -42,6 +43,7 @@ class Pipeline:
         self.metrics = RumMetrics(self.registry, settings.metrics, self.selfm)
         self.normalizer = Normalizer(settings)
         self.sessions = SessionTable(settings.sessions, self.normalizer.segments)
+        self.detect = DetectStage(settings.detect)
         self.span_builder = SpanBuilder()
         self.exporters = list(exporters or [])
         self.clock = clock
@@ -116,11 +118,16 @@ class Pipeline:
 
     def tick(self, *, final: bool = False) -> list[Output]:
         started = time.perf_counter()
-        outputs = self._carry + self.sessions.tick(self.clock(), final=final)
+        now = self.clock()
+        outputs = self._carry + self.sessions.tick(now, final=final)
         self._carry = []
+        outputs += self.detect.run(outputs, now)
         batch = MetricBatch()
-        core_increments(outputs, batch)
+        durations = increments(outputs, batch)
         self.metrics.apply(batch)
+        self.metrics.observe_conversions(durations)
+        self.selfm.episodes_capped.inc(self.detect.capped)
+        self.detect.capped = 0
         for o in outputs:
             if isinstance(o, SessionEnded):
                 self.selfm.sessions_ended.labels(o.reason).inc()

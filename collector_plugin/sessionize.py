@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
@@ -21,7 +21,11 @@ from .normalize.segments import Segmenter
 # Page-view signals from different instrumentations (document-load span, browser.navigation, our page_view)
 # describe the same page load; within this window they are merged into one page view.
 PAGE_VIEW_MERGE_NS = 5_000_000_000
-MAX_PAGE_EVENTS = 128
+MAX_PAGE_EVENTS = 512  # per page view; detectors and span events read them, so a flood can't grow memory
+
+
+def _time(e: Event) -> int:
+    return e.time_ns
 
 
 def session_trace_ids(session_id: str) -> tuple[bytes, bytes]:
@@ -46,7 +50,7 @@ class Page:
     clicks: int = 0
     errors: int = 0
     network: int = 0
-    events: list[Event] = field(default_factory=list)  # become span events on the page-view span
+    events: list[Event] = field(default_factory=list)  # in time order; detectors read them, some become span events
     links: list[tuple[bytes, bytes]] = field(default_factory=list)
     exported: bool = False
 
@@ -238,10 +242,11 @@ class SessionTable:
                     page.errors += 1
                 elif e.kind is Kind.NETWORK:
                     page.network += 1
-                elif page.exported:
-                    self.drops["page_already_exported"] += 1  # still counted in metrics; only the span event is lost
-                elif len(page.events) < MAX_PAGE_EVENTS:
-                    page.events.append(e)
+                if len(page.events) < MAX_PAGE_EVENTS:
+                    if page.events and e.time_ns < page.events[-1].time_ns:
+                        insort(page.events, e, key=_time)  # a late arrival from an earlier tick
+                    else:
+                        page.events.append(e)
                 else:
                     self.drops["page_event_limit"] += 1
             if e.kind is Kind.CLICK:

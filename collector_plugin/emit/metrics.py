@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 from ..config import MetricsConfig
 from ..events import JsError, Kind
+from ..detect import Converted, DroppedOff, FormStarted, Found, Signal, StepReached
 from ..sessionize import Happened, Late, Output, PageStarted, SessionStarted
 from .selfmetrics import SelfMetrics
 
@@ -35,6 +36,28 @@ CLICKS = Family("rum_clicks", "Clicks by the page's route template.", ("service_
 JS_ERRORS = Family("rum_js_errors", "JavaScript errors; the exemplar is the session's trace id.", ("service_name", "page", "error_type"))
 
 CORE_FAMILIES = (SESSIONS_STARTED, PAGE_VIEWS, CLICKS, JS_ERRORS)
+
+_CLICK_LABELS = ("service_name", "page", "device", "element")
+_PAGE_LABELS = ("service_name", "page", "device")
+_SEGMENT = ("device", "visitor", "source")
+FRICTION = {
+    Signal.RAGE_CLICK: Family("rum_rage_clicks", "Rage-click episodes (one per burst).", _CLICK_LABELS),
+    Signal.DEAD_CLICK: Family("rum_dead_clicks", "Dead-click episodes (clicks the page did not react to).", _CLICK_LABELS),
+    Signal.ERROR_CLICK: Family("rum_error_clicks", "Clicks followed by a JS error on the same page.", _CLICK_LABELS),
+    Signal.EXCESSIVE_SCROLL: Family("rum_excessive_scrolls", "Page views with back-and-forth scrolling above the page's baseline.", _PAGE_LABELS),
+    Signal.DEAD_SCROLL: Family("rum_dead_scrolls", "Page views scrolled deep without any click or form interaction.", _PAGE_LABELS),
+    Signal.QUICK_BACK: Family("rum_quick_backs", "Pages left and returned from within seconds (labelled with the page left).", _PAGE_LABELS),
+    Signal.CONFUSION_LOOP: Family("rum_confusion_loops", "A→B→A→B navigation loops (labelled with page A).", _PAGE_LABELS),
+}
+FORM_STARTS = Family("rum_form_starts", "Forms begun (first field focused).", ("service_name", "page", "form"))
+FORM_ABANDONMENTS = Family("rum_form_abandonments", "Forms begun and not submitted.", ("service_name", "page", "form", "last_field"))
+FUNNEL_STEPS = Family("rum_funnel_step_reached", "Sessions reaching a funnel step (in order).", ("service_name", "funnel", "step", *_SEGMENT))
+FUNNEL_DROPOFFS = Family("rum_funnel_dropoffs", "Sessions that ended at a step without reaching the next.", ("service_name", "funnel", "step", *_SEGMENT))
+FUNNEL_DROPOFFS_AFTER_ERROR = Family("rum_funnel_dropoffs_after_error", "Drop-offs of sessions that had a JS error.",
+                                     ("service_name", "funnel", "step", *_SEGMENT))
+FUNNEL_CONVERSIONS = Family("rum_funnel_conversions", "Sessions that reached a funnel's last step.", ("service_name", "funnel", *_SEGMENT))
+DETECT_FAMILIES = (*FRICTION.values(), FORM_STARTS, FORM_ABANDONMENTS, FUNNEL_STEPS, FUNNEL_DROPOFFS, FUNNEL_DROPOFFS_AFTER_ERROR, FUNNEL_CONVERSIONS)
+CONVERSION_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 
 
 class LabelBudget:
@@ -88,11 +111,14 @@ class RumMetrics:
         self._cfg = cfg
         self._budget = LabelBudget(cfg, selfm)
         self._counters: dict[str, Counter] = {}
-        self.register(CORE_FAMILIES, registry)
-
-    def register(self, families: tuple[Family, ...], registry: CollectorRegistry) -> None:
-        for f in families:
+        for f in CORE_FAMILIES + DETECT_FAMILIES:
             self._counters[f.name] = Counter(f.name, f.help, f.labels, registry=registry)
+        self.conversion_seconds = Histogram("rum_funnel_conversion_duration_seconds", "Time from a funnel's first step to its last.",
+                                            ("service_name", "funnel"), buckets=CONVERSION_BUCKETS, registry=registry)
+
+    def observe_conversions(self, durations: list[tuple[str, str, float]]) -> None:
+        for service, funnel, seconds in durations:
+            self.conversion_seconds.labels(service, funnel).observe(seconds)
 
     def apply(self, batch: MetricBatch) -> None:
         for (family, values), (n, trace_id) in batch.counts.items():
@@ -103,8 +129,9 @@ class RumMetrics:
                 child.inc(n)
 
 
-def core_increments(outputs: list[Output], batch: MetricBatch) -> None:
-    """The core contract's increments for one tick's outputs."""
+def increments(outputs: list, batch: MetricBatch) -> list[tuple[str, str, float]]:
+    """Counter increments for one tick's outputs (sessionize and detect); returns conversion durations to observe."""
+    durations = []
     for o in outputs:
         if isinstance(o, SessionStarted):
             s = o.session
@@ -117,6 +144,31 @@ def core_increments(outputs: list[Output], batch: MetricBatch) -> None:
         elif isinstance(o, Late):
             c = o.closed
             _event(o.event, c.service_name, o.event.route or "unknown", c.device, c.trace_id, batch)
+        elif isinstance(o, Found):
+            s, ep = o.session, o.episode
+            page = dict(ep.details).get("url.template") or (o.page.route if o.page else "unknown")
+            if ep.signal is Signal.FORM_ABANDONMENT:
+                batch.add(FORM_ABANDONMENTS, (s.service_name, page, ep.element or "-", str(dict(ep.details).get("rum.form.last_field"))), trace_id=s.trace_id)
+                continue
+            family = FRICTION[ep.signal]
+            values = (s.service_name, page, s.device) + ((ep.element or "unknown",) if "element" in family.labels else ())
+            batch.add(family, values, trace_id=s.trace_id)
+        elif isinstance(o, FormStarted):
+            batch.add(FORM_STARTS, (o.session.service_name, o.page.route, o.form), trace_id=o.session.trace_id)
+        elif isinstance(o, StepReached):
+            s = o.session
+            batch.add(FUNNEL_STEPS, (s.service_name, o.funnel, o.name, s.device, s.visitor, s.source), trace_id=s.trace_id)
+        elif isinstance(o, DroppedOff):
+            s = o.session
+            values = (s.service_name, o.funnel, o.name, s.device, s.visitor, s.source)
+            batch.add(FUNNEL_DROPOFFS, values, trace_id=s.trace_id)
+            if o.after_error:
+                batch.add(FUNNEL_DROPOFFS_AFTER_ERROR, values, trace_id=s.trace_id)
+        elif isinstance(o, Converted):
+            s = o.session
+            batch.add(FUNNEL_CONVERSIONS, (s.service_name, o.funnel, s.device, s.visitor, s.source), trace_id=s.trace_id)
+            durations.append((s.service_name, o.funnel, o.seconds))
+    return durations
 
 
 def _event(e, service: str, page: str, device: str, trace_id: bytes, batch: MetricBatch) -> None:

@@ -29,6 +29,7 @@ class SelfMetrics:
         self.spans_dropped = Counter("otel_friction_spans_dropped", "Session-trace spans lost, by reason.", ("destination", "reason"), registry=r)
         self.export_failures = Counter("otel_friction_export_failures", "Failed export attempts (retried or not).", ("destination", "reason"), registry=r)
         self.export_queue = Gauge("otel_friction_export_queue_spans", "Spans waiting to be exported.", ("destination",), registry=r)
+        self.episodes_capped = Counter("otel_friction_episodes_capped", "Friction episodes not counted: one session hit the per-page cap.", registry=r)
         self.label_overflow = Counter("otel_friction_label_overflow", "Label values folded into 'other' by a label cap.", ("metric", "label"), registry=r)
         self.series_budget_exceeded = Counter("otel_friction_series_budget_exceeded", "New series folded into 'other' by the series budget.",
                                               ("metric",), registry=r)

@@ -16,12 +16,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from .. import __version__
+from ..detect import Found, Summary
 from ..events import Click, Event, FormField, JsError, Kind, Named, Scroll
 from ..sessionize import Happened, Late, Output, Page, PageEnded, Session, SessionEnded, new_span_id
 
 SCOPE = InstrumentationScope(name="otel-friction", version=__version__)
 INTERNAL = Span.SpanKind.SPAN_KIND_INTERNAL
 STATUS_ERROR = Status.StatusCode.STATUS_CODE_ERROR
+MAX_SPAN_EVENTS = 128
 
 
 def _kv(key: str, value: Any) -> KeyValue:
@@ -79,6 +81,7 @@ class SpanBuilder:
     def build(self, outputs: list[Output]) -> dict[tuple[str, str | None], list[Span]]:
         spans: dict[tuple[str, str | None], list[Span]] = defaultdict(list)
         ended_pages: list[tuple[Session, Page]] = []
+        summaries = {o.session.id: o for o in outputs if isinstance(o, Summary)}
         for o in outputs:
             if isinstance(o, Happened) and o.event.kind in (Kind.CLICK, Kind.JS_ERROR):
                 parent = o.page.span_id if o.page is not None else o.session.root_span_id
@@ -90,8 +93,11 @@ class SpanBuilder:
                 spans[(o.closed.service_name, o.event.service_version)].append(span)
             elif isinstance(o, PageEnded):
                 ended_pages.append((o.session, o.page))
+            elif isinstance(o, Found):
+                spans[(o.session.service_name, o.session.service_version)].append(self._episode(o))
             elif isinstance(o, SessionEnded):
-                spans[(o.session.service_name, o.session.service_version)].append(self._root(o.session, o.reason))
+                spans[(o.session.service_name, o.session.service_version)].append(
+                    self._root(o.session, o.reason, summaries.get(o.session.id)))
         # Pages are built after the whole tick so events applied after the page ended (a scroll summary sent
         # on leaving) are still on its span.
         for session, page in ended_pages:
@@ -130,21 +136,39 @@ class SpanBuilder:
             links=_links(p.links),
         )
         for e in p.events:
-            span.events.add(time_unix_nano=e.time_ns, name=_SPAN_EVENT_NAMES[e.kind], attributes=_attrs(event_attributes(e)))
+            name = _SPAN_EVENT_NAMES.get(e.kind)  # clicks and errors are spans of their own
+            if name is not None and len(span.events) < MAX_SPAN_EVENTS:
+                span.events.add(time_unix_nano=e.time_ns, name=name, attributes=_attrs(event_attributes(e)))
         if p.errors:
             span.status.code = STATUS_ERROR
             span.status.message = f"{p.errors} JS error(s) on this page view"
         return span
 
     @staticmethod
-    def _root(s: Session, reason: str) -> Span:
+    def _episode(o: Found) -> Span:
+        s, ep = o.session, o.episode
+        parent = o.page.span_id if o.page is not None else s.root_span_id
+        attrs = {"session.id": s.id, "url.template": o.page.route if o.page else None, "url.full": o.page.url if o.page else None,
+                 "rum.friction.signal": ep.signal.value, "rum.friction.element": ep.element, "rum.friction.count": ep.count,
+                 "rum.friction.inferred": ep.inferred, **dict(ep.details)}
+        return Span(trace_id=s.trace_id, span_id=new_span_id(), parent_span_id=parent, name=ep.signal.value, kind=INTERNAL,
+                    start_time_unix_nano=ep.start_ns, end_time_unix_nano=max(ep.end_ns, ep.start_ns), attributes=_attrs(attrs))
+
+    @staticmethod
+    def _root(s: Session, reason: str, summary: Summary | None) -> Span:
+        extra: dict[str, Any] = {}
+        if summary is not None:
+            extra["rum.converted"] = summary.converted
+            extra["rum.friction.episodes"] = sum(summary.friction.values())
+            extra.update({f"rum.friction.{k}": v for k, v in summary.friction.items()})
+            extra.update({f"rum.funnel.{k}.furthest_step": v for k, v in summary.funnels.items()})
         return Span(
             trace_id=s.trace_id, span_id=s.root_span_id, name="session", kind=INTERNAL,
             start_time_unix_nano=s.start_ns, end_time_unix_nano=max(s.last_ns, s.start_ns),
             attributes=_attrs({"session.id": s.id, "url.full": s.landing_url, "user_agent.original": s.user_agent,
                                "rum.device": s.device, "rum.visitor": s.visitor, "rum.source": s.source,
                                "rum.page_views": s.page_views, "rum.clicks": s.clicks, "rum.js_errors": s.errors,
-                               "rum.session.end_reason": reason}),
+                               "rum.session.end_reason": reason, **extra}),
             links=_links(s.links),
         )
 

@@ -1,0 +1,142 @@
+"""Rage, dead and error clicks: pure functions over one page view's events (in time order)."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ..config import DetectConfig
+from ..events import Click, Event, Kind, Source
+from .episodes import Episode, Signal
+
+# Clicks on these can't show a reaction we can see (typing, choosing, drawing): never dead.
+_NO_REACTION_TAGS = {"INPUT", "SELECT", "TEXTAREA", "OPTION", "CANVAS", "VIDEO", "AUDIO", "IFRAME", "EMBED", "OBJECT"}
+_REACTIONS = {"navigation", "mutation", "network", "scroll"}
+
+
+def element_of(click: Click) -> str:
+    """A short, stable label for the clicked element (the `element` metric label)."""
+    label = click.selector or (click.tag.lower() if click.tag else "unknown")
+    return label if len(label) <= 96 else label[:93] + "..."
+
+
+def is_repeat_control(click: Click, cfg: DetectConfig) -> bool:
+    """Steppers, carousels, pagination: controls made to be clicked many times, or opted out by the page author."""
+    if click.ignored:
+        return True
+    if click.text is not None and click.text.strip().lower() in {t.lower() for t in cfg.ignore_texts}:
+        return True
+    selector = (click.selector or "").lower()
+    return any(s in selector for s in cfg.ignore_selectors)
+
+
+def is_selection(click: Click) -> bool:
+    """Double/triple clicks select text; they are one gesture, not repeated attempts."""
+    return (click.detail or 1) >= 2 or click.reaction == "selection"
+
+
+def _same_target(a: Click, b: Click, cfg: DetectConfig) -> bool:
+    if a.selector and a.selector == b.selector:
+        return True
+    if None not in (a.x, a.y, b.x, b.y):
+        return abs(a.x - b.x) + abs(a.y - b.y) <= cfg.rage_radius_px
+    return False
+
+
+def _bursts(clicks: Sequence[Event], cfg: DetectConfig) -> list[list[Event]]:
+    """Runs of clicks on one target, each within the max interval of the previous."""
+    gap = cfg.rage_max_interval_ms * 1_000_000
+    bursts: list[list[Event]] = []
+    for e in clicks:
+        last = bursts[-1][-1] if bursts else None
+        if last is not None and e.time_ns - last.time_ns <= gap and _same_target(last.detail, e.detail, cfg):
+            bursts[-1].append(e)
+        else:
+            bursts.append([e])
+    return bursts
+
+
+def _errors_after(click: Event, errors: Sequence[Event], window_ns: int) -> list[Event]:
+    return [err for err in errors if click.time_ns <= err.time_ns <= click.time_ns + window_ns]
+
+
+def rage_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
+    clicks = [e for e in events if e.kind is Kind.CLICK and not is_selection(e.detail) and not is_repeat_control(e.detail, cfg)]
+    errors = [e for e in events if e.kind is Kind.JS_ERROR]
+    window = cfg.error_click_window_ms * 1_000_000
+    gap = cfg.rage_max_interval_ms * 1_000_000
+    out = []
+    for burst in _bursts(clicks, cfg):
+        if len(burst) < cfg.rage_min_clicks:
+            continue
+        # Every click answered, and nothing broke: a user working a control, not fighting it.
+        answered = all(c.detail.reaction in _REACTIONS for c in burst)
+        if answered and not any(_errors_after(c, errors, window) for c in burst):
+            continue
+        out.append(Episode(Signal.RAGE_CLICK, burst[0].time_ns, burst[-1].time_ns, burst[-1].time_ns + gap,
+                           element=element_of(burst[0].detail), count=len(burst)))
+    return out
+
+
+def _grouped(events: Sequence[Event], signal: Signal, cfg: DetectConfig, is_hit: Callable[[Event], tuple[bool, int, bool]],
+             details: Callable[[list[Event]], tuple] = lambda g: ()) -> list[Episode]:
+    """Hits on one target in a burst form one episode with a count (a rage on a dead element is one dead episode)."""
+    clicks = [e for e in events if e.kind is Kind.CLICK and not is_selection(e.detail)]
+    gap = cfg.rage_max_interval_ms * 1_000_000
+    out = []
+    for burst in _bursts(clicks, cfg):
+        group: list[Event] = []
+        final, inferred = 0, False
+        for c in burst + [None]:
+            hit = is_hit(c) if c is not None else (False, 0, False)
+            if hit[0]:
+                group.append(c)
+                final = max(final, hit[1])
+                inferred = inferred or hit[2]
+                continue
+            if group:
+                out.append(Episode(signal, group[0].time_ns, group[-1].time_ns, max(final, group[-1].time_ns + gap),
+                                   element=element_of(group[0].detail), count=len(group), inferred=inferred, details=details(group)))
+                group, final, inferred = [], 0, False
+    return out
+
+
+def dead_clicks(events: Sequence[Event], cfg: DetectConfig, next_page_ns: int | None) -> list[Episode]:
+    """A click the page did not react to.
+
+    When the sender observed the page (this project's instrumentation: ``reaction``), that is the answer. Stock OTel
+    click spans only exist for elements with a listener and say nothing of DOM changes, so a click with no child
+    fetch/XHR and no page load soon after is marked dead with ``inferred=true``.
+    """
+    window = cfg.dead_click_inferred_window_ms * 1_000_000
+    network_parents = {e.detail.parent_span_id for e in events if e.kind is Kind.NETWORK and e.detail.parent_span_id}
+
+    def hit(e: Event) -> tuple[bool, int, bool]:
+        c: Click = e.detail
+        if c.ignored or (c.tag or "").upper() in _NO_REACTION_TAGS:
+            return False, 0, False
+        if c.reaction is not None:
+            return c.reaction == "none", e.time_ns, False
+        if e.source is not Source.OTEL_SPANS:
+            return False, 0, False
+        if c.network_children or e.span_id in network_parents:
+            return False, 0, False
+        if next_page_ns is not None and next_page_ns - e.time_ns <= window:
+            return False, 0, False  # a link that loaded the next page: that load was its reaction
+        return True, e.time_ns + window, True
+
+    return _grouped(events, Signal.DEAD_CLICK, cfg, hit)
+
+
+def error_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
+    """A click followed by a JS error on the same page within the window."""
+    errors = [e for e in events if e.kind is Kind.JS_ERROR]
+    window = cfg.error_click_window_ms * 1_000_000
+
+    def hit(e: Event) -> tuple[bool, int, bool]:
+        return bool(_errors_after(e, errors, window)), e.time_ns + window, False
+
+    def details(group: list[Event]) -> tuple:
+        first = next(iter(_errors_after(group[0], errors, window)))
+        return (("exception.type", first.detail.type),)
+
+    return _grouped(events, Signal.ERROR_CLICK, cfg, hit, details)

@@ -1,0 +1,56 @@
+"""Session-level signals over the sequence of page views: quick backs, confusion loops, funnel progress."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from ..config import DetectConfig, Funnel
+from .episodes import Episode, Signal
+
+Visit = tuple[str, int]  # (route template, start time ns)
+
+
+def quick_backs(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
+    """A→B→A with B left within the threshold: B didn't give the user what the link promised."""
+    limit = int(cfg.quick_back_max_seconds * 1e9)
+    out = []
+    for i in range(1, len(visits) - 1):
+        (a, _), (b, tb), (c, tc) = visits[i - 1], visits[i], visits[i + 1]
+        if a == c and a != b and tc - tb <= limit:
+            out.append(Episode(Signal.QUICK_BACK, tb, tc, tc, details=(("url.template", b), ("rum.previous_page", a))))
+    return out
+
+
+def confusion_loops(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
+    """A→B→A→B within the window: the user is going round in circles between two pages."""
+    limit = int(cfg.loop_max_seconds * 1e9)
+    out = []
+    i = 0
+    while i + 3 < len(visits):
+        r = [v[0] for v in visits[i:i + 4]]
+        if r[0] == r[2] and r[1] == r[3] and r[0] != r[1] and visits[i + 3][1] - visits[i][1] <= limit:
+            out.append(Episode(Signal.CONFUSION_LOOP, visits[i][1], visits[i + 3][1], visits[i + 3][1],
+                               details=(("url.template", r[0]), ("rum.loop.other_page", r[1]))))
+            i += 3
+        else:
+            i += 1
+    return out
+
+
+class FunnelMatcher:
+    """Ordered funnel: step k counts only once the steps before it were reached, as analysts read a funnel."""
+
+    def __init__(self, funnel: Funnel):
+        self.funnel = funnel
+        self._routes = [re.compile(s.route) if s.route else None for s in funnel.steps]
+        self._events = [s.event for s in funnel.steps]
+
+    def matches(self, step: int, route: str | None, event_name: str | None) -> bool:
+        pattern, name = self._routes[step], self._events[step]
+        return bool((pattern is not None and route is not None and pattern.search(route)) or (name and event_name == name))
+
+    def advance(self, furthest: int, route: str | None, event_name: str | None) -> int:
+        """The furthest step index after this page view or event (-1 = funnel not entered)."""
+        step = furthest + 1
+        return step if step < len(self._routes) and self.matches(step, route, event_name) else furthest
