@@ -45,6 +45,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .demo import _progress, _table
+    from .evaluate import run_corpus, score
+
+    settings = load_settings(args.config)
+    corpus, spans, _ = run_corpus(args.sessions, args.seed, clean=args.clean, settings=settings,
+                                  progress=None if args.json else (lambda d, t: _progress("evaluating batches", d, t)))
+    result = score(corpus, spans)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    rows = [(k, f"{v['precision']:.3f}", f"{v['recall']:.3f}", v["support"], v["found"]) for k, v in result.items() if k != "funnel"]
+    kind = "clean corpus (no friction injected)" if args.clean else "labelled corpus"
+    print(_table(f"Detection on a {kind} of {args.sessions} sessions (seed {args.seed})", rows,
+                 ("signal", "precision", "recall", "support", "found")))
+    f = result["funnel"]
+    print(f"\nFunnel: {f['miscounts']} miscounted sessions of {f['sessions']} ({f['converted']} converted).")
+    return 0
+
+
 def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
     print(f"{args.file}: valid")
@@ -76,6 +98,14 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--keep-running", action="store_true", help="keep serving /metrics after the summary until Ctrl+C")
     demo.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser("eval", help="precision and recall of every friction signal on the labelled simulated corpus")
+    ev.add_argument("--config", type=Path, help="YAML config file whose detection thresholds to evaluate")
+    ev.add_argument("--sessions", type=int, default=2000)
+    ev.add_argument("--seed", type=int, default=11)
+    ev.add_argument("--clean", action="store_true", help="a corpus with no friction injected: every episode found is a false positive")
+    ev.add_argument("--json", action="store_true", help='print {"<signal>": {"precision": p, "recall": r, "support": n}, ...}')
+    ev.set_defaults(func=cmd_eval)
 
     config = sub.add_parser("config", help="configuration tools")
     csub = config.add_subparsers(dest="config_command", required=True)

@@ -108,9 +108,15 @@ export function installFrictionInstrumentation({
   let installed = true;
 
   // ---------------------------------------------------------------- helpers
+  // Listeners are registered with the *unwrapped* EventTarget methods when another
+  // instrumentation wrapped them with shimmer (`__original`), e.g.
+  // @opentelemetry/instrumentation-user-interaction: otherwise our document-level click
+  // listener would make it create a `click` span for every click, dead clicks included.
+  const nativeAdd = unwrap(win.EventTarget && win.EventTarget.prototype.addEventListener);
+  const nativeRemove = unwrap(win.EventTarget && win.EventTarget.prototype.removeEventListener);
   const listen = (target, type, fn, opts = true) => {
-    target.addEventListener(type, fn, opts);
-    cleanups.push(() => target.removeEventListener(type, fn, opts));
+    (nativeAdd || target.addEventListener).call(target, type, fn, opts);
+    cleanups.push(() => (nativeRemove || target.removeEventListener).call(target, type, fn, opts));
   };
   const int = (n) => (Number.isFinite(n) ? Math.round(n) : 0);
   const currentUrl = () => {
@@ -189,7 +195,20 @@ export function installFrictionInstrumentation({
   let pageUrl = currentUrl();
   let rawHref = String(location.href);
 
-  function startPageView(type) {
+  // The initial `load` page view is emitted from a task queued at install time (with the
+  // install time as timestamp), not synchronously: web-common's `sessionManager.start()`
+  // resolves asynchronously and a record emitted before that gets a session id that start()
+  // then replaces (web-common 0.223.0) — the page view would land in an orphan session.
+  let deferredLoad = null;
+  function flushDeferredLoad() {
+    if (!deferredLoad) return;
+    const { attrs, t, timer } = deferredLoad;
+    deferredLoad = null;
+    clearTimeout(timer);
+    emit('browser.page_view', attrs, t);
+  }
+
+  function startPageView(type, defer = false) {
     pageUrl = currentUrl();
     rawHref = String(location.href);
     if (!capturePageViews) return;
@@ -199,17 +218,22 @@ export function installFrictionInstrumentation({
       ...viewport(),
     };
     if (type === 'load' && document.referrer) {
-      attrs['browser.document.referrer'] = sanitizeUrl ? currentUrlOf(document.referrer) : document.referrer;
+      attrs['browser.document.referrer'] = sanitizeUrl ? sanitizedUrlOf(document.referrer) : document.referrer;
     }
-    emit('browser.page_view', attrs);
+    if (defer) {
+      deferredLoad = { attrs, t: now(), timer: setTimeout(flushDeferredLoad, 0) };
+    } else {
+      emit('browser.page_view', attrs);
+    }
   }
-  function currentUrlOf(u) {
+  function sanitizedUrlOf(u) {
     try { return String(sanitizeUrl(u)); } catch (_e) { return u; }
   }
 
   function onUrlMaybeChanged(type) {
     const href = String(location.href);
     if (href === rawHref) return false;
+    flushDeferredLoad();
     const t = now();
     resolveClicks('navigation', t);
     endScrollSummary();
@@ -467,6 +491,7 @@ export function installFrictionInstrumentation({
 
   // ---------------------------------------------------------------- page hide
   listen(win, 'pagehide', () => {
+    flushDeferredLoad();
     resolveClicks('navigation', now());
     endScrollSummary();
   });
@@ -581,10 +606,11 @@ export function installFrictionInstrumentation({
   }
 
   // ---------------------------------------------------------------- start
-  startPageView('load');
+  startPageView('load', true);
 
   return function uninstall() {
     if (!installed) return;
+    flushDeferredLoad();
     resolveClicks('none', now());
     endScrollSummary();
     installed = false;
@@ -598,6 +624,12 @@ export function installFrictionInstrumentation({
       if (obj[key] === wrapper) obj[key] = original;
     }
   };
+}
+
+function unwrap(fn) {
+  let f = fn;
+  for (let i = 0; f && f.__wrapped && typeof f.__original === 'function' && i < 10; i++) f = f.__original;
+  return typeof f === 'function' ? f : null;
 }
 
 export default installFrictionInstrumentation;

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ..config import DetectConfig
 from ..events import Kind, Named, Scroll
@@ -21,6 +22,15 @@ from .pages import dead_scroll, excessive_scrolls, form_abandonments, forms_star
 __all__ = ["DetectStage", "Found", "FormStarted", "StepReached", "Converted", "DroppedOff", "Summary", "Signal", "Episode"]
 
 BASELINE_MIN_SAMPLES = 20
+
+
+def _path(url: str | None) -> str:
+    if not url:
+        return ""
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError:
+        return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +114,7 @@ class DetectStage:
         for o in outputs:
             if isinstance(o, PageStarted):
                 st = self._get(o.session)
-                st.visits.append((o.page.route, o.page.start_ns))
+                st.visits.append((o.page.route, _path(o.page.url), o.page.start_ns))
                 self._journeys(st, out)
                 self._funnel(st, o.page.route, None, o.page.start_ns, out)
             elif isinstance(o, Happened) and o.page is not None:

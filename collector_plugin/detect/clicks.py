@@ -109,11 +109,16 @@ def dead_clicks(events: Sequence[Event], cfg: DetectConfig, next_page_ns: int | 
     """
     window = cfg.dead_click_inferred_window_ms * 1_000_000
     network_parents = {e.detail.parent_span_id for e in events if e.kind is Kind.NETWORK and e.detail.parent_span_id}
+    errors = [e for e in events if e.kind is Kind.JS_ERROR]
+    error_window = cfg.error_click_window_ms * 1_000_000
+    gesture_starts = _selection_gesture_starts(events, cfg)
 
     def hit(e: Event) -> tuple[bool, int, bool]:
         c: Click = e.detail
-        if c.ignored or (c.tag or "").upper() in _NO_REACTION_TAGS:
+        if c.ignored or (c.tag or "").upper() in _NO_REACTION_TAGS or id(e) in gesture_starts:
             return False, 0, False
+        if _errors_after(e, errors, error_window):
+            return False, 0, False  # the page did react, with an error: that is an error click
         if c.reaction is not None:
             return c.reaction == "none", e.time_ns, False
         if e.source is not Source.OTEL_SPANS:
@@ -125,6 +130,14 @@ def dead_clicks(events: Sequence[Event], cfg: DetectConfig, next_page_ns: int | 
         return True, e.time_ns + window, True
 
     return _grouped(events, Signal.DEAD_CLICK, cfg, hit)
+
+
+def _selection_gesture_starts(events: Sequence[Event], cfg: DetectConfig) -> set[int]:
+    """The first click of a double/triple click: it selects nothing by itself, the gesture does."""
+    clicks = [e for e in events if e.kind is Kind.CLICK]
+    gap = cfg.rage_max_interval_ms * 1_000_000
+    return {id(a) for a, b in zip(clicks, clicks[1:])
+            if (b.detail.detail or 1) >= 2 and b.time_ns - a.time_ns <= gap and _same_target(a.detail, b.detail, cfg)}
 
 
 def error_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:

@@ -8,7 +8,7 @@ from typing import Sequence
 from ..config import DetectConfig, Funnel
 from .episodes import Episode, Signal
 
-Visit = tuple[str, int]  # (route template, start time ns)
+Visit = tuple[str, str, int]  # (route template, URL path, start time ns): paths tell /product/1 from /product/2
 
 
 def quick_backs(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
@@ -16,9 +16,9 @@ def quick_backs(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
     limit = int(cfg.quick_back_max_seconds * 1e9)
     out = []
     for i in range(1, len(visits) - 1):
-        (a, _), (b, tb), (c, tc) = visits[i - 1], visits[i], visits[i + 1]
+        (ra, a, _), (rb, b, tb), (_, c, tc) = visits[i - 1], visits[i], visits[i + 1]
         if a == c and a != b and tc - tb <= limit:
-            out.append(Episode(Signal.QUICK_BACK, tb, tc, tc, details=(("url.template", b), ("rum.previous_page", a))))
+            out.append(Episode(Signal.QUICK_BACK, tb, tc, tc, details=(("url.template", rb), ("rum.previous_page", ra))))
     return out
 
 
@@ -28,10 +28,10 @@ def confusion_loops(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]
     out = []
     i = 0
     while i + 3 < len(visits):
-        r = [v[0] for v in visits[i:i + 4]]
-        if r[0] == r[2] and r[1] == r[3] and r[0] != r[1] and visits[i + 3][1] - visits[i][1] <= limit:
-            out.append(Episode(Signal.CONFUSION_LOOP, visits[i][1], visits[i + 3][1], visits[i + 3][1],
-                               details=(("url.template", r[0]), ("rum.loop.other_page", r[1]))))
+        p = [v[1] for v in visits[i:i + 4]]
+        if p[0] == p[2] and p[1] == p[3] and p[0] != p[1] and visits[i + 3][2] - visits[i][2] <= limit:
+            out.append(Episode(Signal.CONFUSION_LOOP, visits[i][2], visits[i + 3][2], visits[i + 3][2],
+                               details=(("url.template", visits[i][0]), ("rum.loop.other_page", visits[i + 1][0]))))
             i += 3
         else:
             i += 1
