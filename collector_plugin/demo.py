@@ -135,4 +135,19 @@ def _report(registry, n_sessions: int, n_records: int) -> str:
         _table("Clicks by page", _sum_by(s("rum_clicks_total"), "page")[:10], ("page", "clicks")),
         _table("JS errors", _sum_by(s("rum_js_errors_total"), "page", "error_type"), ("page", "error type", "errors")),
     ]
+    friction = []
+    for signal, metric in (("rage click", "rum_rage_clicks_total"), ("dead click", "rum_dead_clicks_total"), ("error click", "rum_error_clicks_total")):
+        friction += [(signal, page, element, n) for page, element, n in _sum_by(s(metric), "page", "element")]
+    for signal, metric in (("excessive scroll", "rum_excessive_scrolls_total"), ("dead scroll", "rum_dead_scrolls_total"),
+                           ("quick back", "rum_quick_backs_total"), ("confusion loop", "rum_confusion_loops_total")):
+        friction += [(signal, page, "", n) for page, n in _sum_by(s(metric), "page")]
+    friction += [("form abandoned", page, f"{form} (last: {field})", n)
+                 for page, form, field, n in _sum_by(s("rum_form_abandonments_total"), "page", "form", "last_field")]
+    parts.append(_table("Friction found", sorted(friction, key=lambda r: -r[-1]), ("signal", "page", "element", "episodes")))
+    reached = dict((step, n) for step, n in _sum_by(s("rum_funnel_step_reached_total"), "step"))
+    dropped = dict((step, n) for step, n in _sum_by(s("rum_funnel_dropoffs_total"), "step"))
+    after_error = dict((step, n) for step, n in _sum_by(s("rum_funnel_dropoffs_after_error_total"), "step"))
+    steps = [(step, reached[step], dropped.get(step, 0), after_error.get(step, 0)) for step in sorted(reached, key=lambda k: -reached[k])]
+    parts.append(_table(f"Checkout funnel ({total('rum_funnel_conversions_total')} conversions)", steps,
+                        ("step", "reached", "dropped off here", "of them after a JS error")))
     return "\n".join(parts)
