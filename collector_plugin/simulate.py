@@ -208,8 +208,8 @@ class ShopSimulator:
                 s.wait(250)
         if self._chance(0.25):  # an image that looks like a link: dead, often hammered
             n = rng.choice([1, 1, 2, 4, 5, 6])
-            for _ in range(n):
-                s.click("img.product-zoom", "IMG", None, interactive=False, x=320, y=480)
+            for i in range(n):  # browsers count rapid clicks on one spot in event.detail
+                s.click("img.product-zoom", "IMG", None, interactive=False, x=320, y=480, detail=i + 1)
                 s.wait(200)
             s.label("dead_click", element="img.product-zoom")
             if n >= 3:
@@ -280,8 +280,8 @@ class ShopSimulator:
             if path == "/cart" and self._chance(0.3):
                 # A broken coupon button: it throws, the user hammers it.
                 n = rng.choice([1, 1, 3, 4, 6])
-                for _ in range(n):
-                    s.click("#apply-coupon", "BUTTON", None, text="Apply coupon", y=700)
+                for k in range(n):
+                    s.click("#apply-coupon", "BUTTON", None, text="Apply coupon", y=700, detail=k + 1)
                     s.wait(40)
                     s.error(COUPON_ERROR)
                     s.wait(160)

@@ -49,6 +49,9 @@ def test_rage_click_guards():
     assert len(rage_clicks(sorted(broken, key=lambda e: e.time_ns), CFG)) == 1  # ...unless an error followed
     selection = [click(0, "p", "none"), click(100, "p", "selection", detail=2), click(200, "p", "selection", detail=3)]
     assert rage_clicks(selection, CFG) == [] and dead_clicks(selection, CFG, None) == []
+    # Browsers count every rapid click in event.detail: without a selection, a high detail is still a rage burst.
+    hammered = [click(t, "img.zoom", "none", detail=i + 1) for i, t in enumerate((0, 100, 200, 300))]
+    assert len(rage_clicks(hammered, CFG)) == 1
     opted_out = [click(t, "#x", ignored=True) for t in (0, 100, 200)]
     assert rage_clicks(opted_out, CFG) == [] and dead_clicks(opted_out, CFG, None) == []
 

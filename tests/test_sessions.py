@@ -62,8 +62,9 @@ def test_page_views_and_interactions_are_exported_before_the_session_ends_and_ro
     p.ingest_request("logs", logs_request(journey("s1")))
     p.tick()
     names = sorted(s.name for _, s in memory.spans())
-    # The first page view ended when the second began; click and error spans go out at once; no root yet.
-    assert names == ["click", "exception", "page_view /product/:id"]
+    # The first page view ended when the second began; click and error spans go out at once (and the click, followed
+    # by the error within the window, is an error click); no root yet.
+    assert names == ["click", "error_click", "exception", "page_view /product/:id"]
     clock.now += 1799
     p.tick()
     assert "session" not in {s.name for _, s in memory.spans()}

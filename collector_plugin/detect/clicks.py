@@ -30,8 +30,12 @@ def is_repeat_control(click: Click, cfg: DetectConfig) -> bool:
 
 
 def is_selection(click: Click) -> bool:
-    """Double/triple clicks select text; they are one gesture, not repeated attempts."""
-    return (click.detail or 1) >= 2 or click.reaction == "selection"
+    """A click that selected text (double/triple click): one gesture, not repeated attempts.
+
+    ``event.detail`` alone can't tell: browsers count every rapid click on one spot (a rage burst on an image
+    arrives as detail 1, 2, 3, 4, 5), so only an observed selection marks the gesture.
+    """
+    return click.reaction == "selection"
 
 
 def _same_target(a: Click, b: Click, cfg: DetectConfig) -> bool:
@@ -137,7 +141,7 @@ def _selection_gesture_starts(events: Sequence[Event], cfg: DetectConfig) -> set
     clicks = [e for e in events if e.kind is Kind.CLICK]
     gap = cfg.rage_max_interval_ms * 1_000_000
     return {id(a) for a, b in zip(clicks, clicks[1:])
-            if (b.detail.detail or 1) >= 2 and b.time_ns - a.time_ns <= gap and _same_target(a.detail, b.detail, cfg)}
+            if is_selection(b.detail) and b.time_ns - a.time_ns <= gap and _same_target(a.detail, b.detail, cfg)}
 
 
 def error_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
