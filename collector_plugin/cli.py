@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -46,8 +47,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
     from .demo import _progress, _table
     from .evaluate import run_corpus, score
 
@@ -71,7 +70,11 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
     print(f"{args.file}: valid")
     if args.show:
-        print(settings.model_dump_json(indent=2))
+        shown = settings.model_dump(mode="json")
+        if shown["pii"]["hmac_secret"]:
+            shown["pii"]["hmac_secret"] = "<set>"
+        shown["export"]["otlp_headers"] = {k: "<set>" for k in shown["export"]["otlp_headers"]}
+        print(json.dumps(shown, indent=2))
     return 0
 
 

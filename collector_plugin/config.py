@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "OTEL_FRICTION_"
 
@@ -23,8 +24,8 @@ class _Section(BaseModel):
 
 
 def _check_hostport(value: str | None) -> str | None:
-    if value is None:
-        return None
+    if value is None or value.strip().lower() in ("", "none", "off"):
+        return None  # the listener is disabled
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:14318), got {value!r}")
@@ -74,7 +75,7 @@ class SessionConfig(_Section):
     max_sessions: int = Field(200_000, gt=0, description="oldest-idle sessions are evicted beyond this")
     closed_memory: int = Field(200_000, gt=0, description="ended session ids remembered so late events don't restart them")
     max_page_views: int = Field(500, gt=0, description="page views kept per session for attributing late events")
-    max_links: int = Field(32, ge=0, description="span links from the session root to the browser SDK's own traces")
+    max_links: int = Field(32, ge=0, description="span links to the browser SDK's own traces, per session root and per page view")
 
 
 class RouteRule(_Section):
@@ -93,10 +94,9 @@ class RouteRule(_Section):
 
 class NormalizeConfig(_Section):
     routes: list[RouteRule] = Field(
-        default_factory=list, description="applied to the path before the built-in id rules, in order"
+        default_factory=list, description="tried in order on the path; the first that matches decides the route, else the built-in id rules apply"
     )
     mobile_max_width: int = Field(767, gt=0)
-    tablet_max_width: int = Field(1024, gt=0)
     paid_mediums: list[str] = Field(default_factory=lambda: ["cpc", "ppc", "paid", "paidsearch", "paid_social", "display", "cpm", "affiliate"])
     email_mediums: list[str] = Field(default_factory=lambda: ["email", "newsletter", "e-mail"])
     social_mediums: list[str] = Field(default_factory=lambda: ["social", "social-network", "sm"])
@@ -107,7 +107,7 @@ class NormalizeConfig(_Section):
 
 class PiiConfig(_Section):
     hmac_secret: str | None = Field(
-        None, description="key for hashing user ids; set it (same on every replica) or a random one is made per process"
+        None, description="key for hashing user ids (returning-visitor detection); set it so a restart keeps recognising users, else a random one is made per process"
     )
     query_allowlist: list[str] = Field(
         default_factory=lambda: ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "msclkid", "ref", "page", "sort", "lang"]
@@ -122,7 +122,7 @@ class PiiConfig(_Section):
 
 class MetricsConfig(_Section):
     label_caps: dict[str, int] = Field(
-        default_factory=lambda: {"service_name": 50, "page": 300, "element": 200, "error_type": 100, "error_group": 200, "form": 100, "last_field": 200}
+        default_factory=lambda: {"service_name": 50, "page": 300, "element": 200, "error_type": 100, "form": 100, "last_field": 200}
     )
     default_label_cap: int = Field(100, gt=0)
     max_series: int = Field(50_000, gt=0, description="budget for all rum_* series; beyond it new series fold into 'other'")
@@ -140,6 +140,13 @@ class FunnelStep(_Section):
         if value is not None:
             RouteRule._compiles(value)
         return value
+
+
+    @model_validator(mode="after")
+    def _has_matcher(self) -> "FunnelStep":
+        if not self.route and not self.event:
+            raise ValueError(f"funnel step {self.name!r} needs a route or an event to match")
+        return self
 
 
 class Funnel(_Section):
@@ -204,7 +211,23 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)
+        # First wins: command-line flags (init), then the environment, then the YAML file.
+        return (init_settings, env_settings, _FileSource(settings_cls, _file_data.get()))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+_file_data: ContextVar[dict[str, Any]] = ContextVar("otel_friction_config_file", default={})
 
 
 class ConfigError(Exception):
@@ -217,13 +240,30 @@ def _describe(err: ValidationError, source: str) -> str:
         path = ".".join(str(p) for p in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"  {path}: unknown key")
+        elif item["type"] == "value_error":
+            lines.append(f"  {path}: {item['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {path}: {item['msg']} (got {item.get('input')!r})")
     return "\n".join(lines)
 
 
+def _check_env() -> bool:
+    """Nested env vars must name a real section, so a typo fails loudly instead of being ignored."""
+    sections = set(Settings.model_fields)
+    used = False
+    for name in os.environ:
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = rest.split("__", 1)[0]
+        if "__" in rest and section not in sections:
+            raise ConfigError(f"environment variable {name}: unknown section {section!r} (expected one of {', '.join(sorted(sections))})")
+        used = used or section in sections
+    return used
+
+
 def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Load the YAML file (if any), apply env vars, then CLI ``overrides`` given as {"section.key": value}."""
+    """Load the YAML file (if any) and env vars; ``overrides`` ({"section.key": value}) are command-line flags and win."""
     data: dict[str, Any] = {}
     source = "embedded defaults"
     if path is not None:
@@ -237,12 +277,20 @@ def load_settings(path: str | Path | None = None, overrides: dict[str, Any] | No
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level, got {type(loaded).__name__}")
         data = loaded or {}
+    flags: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         section, key = dotted.split(".", 1)
-        data.setdefault(section, {})[key] = value
-    if any(k.startswith(ENV_PREFIX) for k in os.environ):
+        flags.setdefault(section, {})[key] = value
+    if _check_env():
         source += " + environment"
+    if flags:
+        source += " + command-line flags"
+    token = _file_data.set(data)
     try:
-        return Settings(**data)
+        return Settings(**flags)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration in {source}: {exc}") from None
+    finally:
+        _file_data.reset(token)

@@ -40,7 +40,7 @@ class Click:
     x: int | None = None
     y: int | None = None
     tag: str | None = None  # upper-case tag name, as the browser reports it
-    selector: str | None = None
+    selector: str | None = None  # CSS selector (this project, OTel browser SIG) or XPath (stock user-interaction spans)
     text: str | None = None
     interactive: bool | None = None
     reaction: str | None = None  # navigation|mutation|network|scroll|selection|none; None = sender can't tell

@@ -133,6 +133,9 @@ class Pipeline:
                 self.selfm.sessions_ended.labels(o.reason).inc()
             elif isinstance(o, Late):
                 self.selfm.late_events.labels(o.event.kind.value).inc()
+        for reason, n in self.sessions.drops.items():
+            self.selfm.dropped.labels("events", reason).inc(n)
+        self.sessions.drops.clear()
         self.selfm.sessions_evicted.inc(self.sessions.evicted)
         self.sessions.evicted = 0
         self.selfm.sessions_active.set(len(self.sessions))

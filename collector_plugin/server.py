@@ -21,7 +21,6 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsPartialSuccess, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsPartialSuccess, ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTracePartialSuccess, ExportTraceServiceResponse
-from prometheus_client import Counter
 from prometheus_client.exposition import choose_encoder
 
 from .config import Settings
@@ -86,8 +85,6 @@ class Service:
         self._ticker: asyncio.Task | None = None
         self._metrics_push: OtlpMetricsExporter | None = None
         self._stopped = asyncio.Event()
-        self.requests_rejected = Counter("otel_friction_requests_rejected", "Whole requests refused, by reason.",
-                                         ("transport", "reason"), registry=self.pipeline.registry)
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -222,7 +219,7 @@ class Service:
 
     def _http_error(self, err: RequestError, fmt: str, headers: dict[str, str], signal_name: str, count: bool = True) -> web.Response:
         if count:
-            self.requests_rejected.labels("http", err.reason).inc()
+            self.pipeline.selfm.requests_rejected.labels("http", err.reason).inc()
         message = self.pipeline.normalizer.masker.text(str(err))  # parser messages can quote the payload
         log.info("request refused", extra={"status": err.status, "reason": err.reason, "signal": signal_name, "error": message})
         payload, ctype = _encode(status_pb2.Status(code=_HTTP_TO_GRPC.get(err.status, code_pb2.INVALID_ARGUMENT), message=message), fmt)
@@ -252,8 +249,12 @@ class Service:
                 try:
                     result = await asyncio.get_running_loop().run_in_executor(self.worker, self._grpc_ingest, signal_name, body)
                 except RequestError as err:
-                    self.requests_rejected.labels("grpc", err.reason).inc()
+                    self.pipeline.selfm.requests_rejected.labels("grpc", err.reason).inc()
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.pipeline.normalizer.masker.text(str(err)))
+                except Exception as exc:  # a bug must cost one request, not the service
+                    log.exception("request failed", extra={"signal": signal_name})
+                    self.pipeline.selfm.requests_rejected.labels("grpc", "internal_error").inc()
+                    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
                 finally:
                     self.pending -= 1
                 return _response(signal_name, result)

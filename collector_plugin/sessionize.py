@@ -15,7 +15,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from .config import SessionConfig
-from .events import Event, Kind, PageView
+from .events import Event, Kind, PageView, Source
 from .normalize.segments import Segmenter
 
 # Page-view signals from different instrumentations (document-load span, browser.navigation, our page_view)
@@ -35,7 +35,7 @@ def session_trace_ids(session_id: str) -> tuple[bytes, bytes]:
 
 
 def new_span_id() -> bytes:
-    return random.getrandbits(64).to_bytes(8, "big") or b"\x00" * 7 + b"\x01"
+    return (random.getrandbits(64) or 1).to_bytes(8, "big")  # all-zero span ids are invalid
 
 
 @dataclass(slots=True, eq=False)
@@ -80,11 +80,13 @@ class Session:
     links: list[tuple[bytes, bytes]] = field(default_factory=list)
     pending: list[Event] = field(default_factory=list)
     user_id: str | None = None
+    friction_js: bool = False  # the browser runs otel-friction.js, which reports every click itself
 
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """What is remembered of an ended session, so late events still land in its trace but never restart it."""
+    """What is remembered of an ended session: late clicks and errors still land in its trace and metrics; no late
+    event restarts it (late page views, scrolls and form events are only counted as late)."""
 
     id: str
     service_name: str
@@ -226,7 +228,15 @@ class SessionTable:
         if not s.announced:
             self._announce(s, events)
             out.append(SessionStarted(s))
+        s.friction_js = s.friction_js or any(e.source is Source.FRICTION_JS for e in events)
         for e in events:
+            if e.kind is Kind.CLICK and e.source is Source.OTEL_SPANS and s.friction_js:
+                # The same physical click, also seen by user-interaction: keep only its link, don't count it twice.
+                page = self._page_for(s, e, out)
+                if page is not None and e.trace_id and len(page.links) < self.cfg.max_links:
+                    page.links.append((e.trace_id, e.span_id))
+                self.drops["duplicate_click"] += 1
+                continue
             if s.start_ns == 0 or e.time_ns < s.start_ns:
                 s.start_ns = e.time_ns
             s.last_ns = max(s.last_ns, e.time_ns)

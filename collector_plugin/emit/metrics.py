@@ -33,7 +33,7 @@ class Family:
 SESSIONS_STARTED = Family("rum_sessions_started", "Browser sessions started.", ("service_name", "device", "visitor", "source"))
 PAGE_VIEWS = Family("rum_page_views", "Page views (full loads and SPA route changes) by route template.", ("service_name", "page", "device"))
 CLICKS = Family("rum_clicks", "Clicks by the page's route template.", ("service_name", "page", "device"))
-JS_ERRORS = Family("rum_js_errors", "JavaScript errors; the exemplar is the session's trace id.", ("service_name", "page", "error_type"))
+JS_ERRORS = Family("rum_js_errors", "JavaScript errors by page and exception type.", ("service_name", "page", "error_type"))
 
 CORE_FAMILIES = (SESSIONS_STARTED, PAGE_VIEWS, CLICKS, JS_ERRORS)
 
@@ -58,6 +58,7 @@ FUNNEL_DROPOFFS_AFTER_ERROR = Family("rum_funnel_dropoffs_after_error", "Drop-of
 FUNNEL_CONVERSIONS = Family("rum_funnel_conversions", "Sessions that reached a funnel's last step.", ("service_name", "funnel", *_SEGMENT))
 DETECT_FAMILIES = (*FRICTION.values(), FORM_STARTS, FORM_ABANDONMENTS, FUNNEL_STEPS, FUNNEL_DROPOFFS, FUNNEL_DROPOFFS_AFTER_ERROR, FUNNEL_CONVERSIONS)
 CONVERSION_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+CONVERSION_DURATION = Family("rum_funnel_conversion_duration_seconds", "Time from a funnel's first step to its last.", ("service_name", "funnel"))
 
 
 class LabelBudget:
@@ -113,12 +114,12 @@ class RumMetrics:
         self._counters: dict[str, Counter] = {}
         for f in CORE_FAMILIES + DETECT_FAMILIES:
             self._counters[f.name] = Counter(f.name, f.help, f.labels, registry=registry)
-        self.conversion_seconds = Histogram("rum_funnel_conversion_duration_seconds", "Time from a funnel's first step to its last.",
-                                            ("service_name", "funnel"), buckets=CONVERSION_BUCKETS, registry=registry)
+        f = CONVERSION_DURATION
+        self.conversion_seconds = Histogram(f.name, f.help, f.labels, buckets=CONVERSION_BUCKETS, registry=registry)
 
     def observe_conversions(self, durations: list[tuple[str, str, float]]) -> None:
         for service, funnel, seconds in durations:
-            self.conversion_seconds.labels(service, funnel).observe(seconds)
+            self.conversion_seconds.labels(*self._budget.fit(CONVERSION_DURATION, (service, funnel))).observe(seconds)
 
     def apply(self, batch: MetricBatch) -> None:
         for (family, values), (n, trace_id) in batch.counts.items():

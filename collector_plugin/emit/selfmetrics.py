@@ -16,7 +16,8 @@ class SelfMetrics:
                                ("signal", "reason"), registry=r)
         self.events = Counter("otel_friction_events", "Events classified, by kind.", ("kind",), registry=r)
         self.late_events = Counter("otel_friction_late_events", "Events that arrived after their session ended.", ("kind",), registry=r)
-        self.requests_throttled = Counter("otel_friction_requests_throttled", "Requests answered 429/RESOURCE_EXHAUSTED because the pipeline was full.",
+        self.requests_rejected = Counter("otel_friction_requests_rejected", "Whole requests refused, by reason.", ("transport", "reason"), registry=r)
+        self.requests_throttled = Counter("otel_friction_requests_throttled", "Requests answered 429 (HTTP) or UNAVAILABLE with RetryInfo (gRPC) because the pipeline was full.",
                                           ("transport",), registry=r)
         self.sessions_active = Gauge("otel_friction_sessions_active", "Sessions currently held in memory.", registry=r)
         self.sessions_evicted = Counter("otel_friction_sessions_evicted", "Sessions ended early because the session table was full.", registry=r)

@@ -17,7 +17,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from .. import __version__
 from ..detect import Found, Summary
-from ..events import Click, Event, FormField, JsError, Kind, Named, Scroll
+from ..events import Click, Event, FormField, JsError, Kind, Named, Scroll, Source
 from ..sessionize import Happened, Late, Output, Page, PageEnded, Session, SessionEnded, new_span_id
 
 SCOPE = InstrumentationScope(name="otel-friction", version=__version__)
@@ -49,8 +49,9 @@ def event_attributes(e: Event) -> dict[str, Any]:
     d = e.detail
     attrs: dict[str, Any] = {"session.id": e.session_id, "url.full": e.url, "url.template": e.route}
     if isinstance(d, Click):
+        target = "target_xpath" if e.source is Source.OTEL_SPANS else "browser.css_selector"  # stock spans locate by XPath
         attrs.update({
-            "browser.page.x": d.x, "browser.page.y": d.y, "browser.tag_name": d.tag, "browser.css_selector": d.selector,
+            "browser.page.x": d.x, "browser.page.y": d.y, "browser.tag_name": d.tag, target: d.selector,
             "browser.element.text": d.text, "browser.element.interactive": d.interactive, "browser.click.reaction": d.reaction,
             "browser.click.reaction_ms": d.reaction_ms, "browser.click.pointer_type": d.pointer, "browser.click.detail": d.detail,
         })
@@ -137,8 +138,12 @@ class SpanBuilder:
         )
         for e in p.events:
             name = _SPAN_EVENT_NAMES.get(e.kind)  # clicks and errors are spans of their own
-            if name is not None and len(span.events) < MAX_SPAN_EVENTS:
+            if name is None:
+                continue
+            if len(span.events) < MAX_SPAN_EVENTS:
                 span.events.add(time_unix_nano=e.time_ns, name=name, attributes=_attrs(event_attributes(e)))
+            else:
+                span.dropped_events_count += 1
         if p.errors:
             span.status.code = STATUS_ERROR
             span.status.message = f"{p.errors} JS error(s) on this page view"

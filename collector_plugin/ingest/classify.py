@@ -210,6 +210,11 @@ _LOG_EVENTS: dict[str, tuple[Kind, Callable[[_Attrs], Any]]] = {
 }
 
 
+# Known events with no behavioural meaning of their own (timings, the SDK's own fetch bookkeeping).
+_SKIPPED_EVENTS = {"faro.navigation", "faro.tracing.fetch", "faro.performance.resource", "browser.navigation_timing",
+                   "browser.resource_timing"}
+
+
 def classify_logs(request: Any, default_service: str, now_ns: int | None = None) -> Classified:
     out = Classified()
     now_ns = now_ns or time.time_ns()
@@ -234,6 +239,9 @@ def classify_logs(request: Any, default_service: str, now_ns: int | None = None)
                     kind, build = Kind.WEB_VITAL, lambda a: Named(a.str("measurement.name") or a.str("measurement.type") or "", a.float("measurement.value"))
                 elif not name:
                     kind, build = Kind.LOG, lambda a: Named("log")
+                elif name in _SKIPPED_EVENTS:
+                    out.skipped["not_behavioural"] += 1
+                    continue
                 else:
                     out.dropped["unknown_event"] += 1
                     continue
