@@ -66,6 +66,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_errors(args: argparse.Namespace) -> int:
+    import requests
+
+    from .demo import _table
+
+    url = args.url or f"http://{load_settings(args.config).server.metrics}"
+    try:
+        resp = requests.get(url.rstrip("/") + "/api/errors", timeout=30)
+        resp.raise_for_status()
+    except requests.RequestException as exc:
+        print(f"otel-friction: cannot read the errors table from {url}: {exc}", file=sys.stderr)
+        return 1
+    groups = resp.json()["groups"][: args.limit]
+    if args.json:
+        print(json.dumps(groups))
+        return 0
+    rows = []
+    for i, g in enumerate(groups, 1):
+        worst = min((s for s in g["checkout"] if s["odds_ratio"] is not None), key=lambda s: s["odds_ratio"], default=None)
+        impact = f"{worst['step']}: {worst['completion']:.0%} vs {worst['others_completion']:.0%} (OR {worst['odds_ratio']:.2f})" if worst else "-"
+        message = g["message"] if len(g["message"]) <= 48 else g["message"][:45] + "..."
+        rows.append((i, g["error_group"], f"{g['type']}: {message}", g["sessions"], impact, g["lost_checkouts"],
+                     g["new_in_release"] or "", g["example"].get("session_url", "")))
+    print(_table("JS error groups ranked by lost checkouts", rows,
+                 ("#", "group", "error", "sessions", "checkout completion (worst step)", "lost", "new in", "example session")))
+    return 0
+
+
 def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
     print(f"{args.file}: valid")
@@ -109,6 +137,13 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--clean", action="store_true", help="a corpus with no friction injected: every episode found is a false positive")
     ev.add_argument("--json", action="store_true", help='print {"<signal>": {"precision": p, "recall": r, "support": n}, ...}')
     ev.set_defaults(func=cmd_eval)
+
+    errors = sub.add_parser("errors", help="JS error groups of a running service, ranked by their cost to checkout")
+    errors.add_argument("--url", help="the service's metrics address (default: server.metrics from the config)")
+    errors.add_argument("--config", type=Path)
+    errors.add_argument("--limit", type=int, default=20)
+    errors.add_argument("--json", action="store_true")
+    errors.set_defaults(func=cmd_errors)
 
     config = sub.add_parser("config", help="configuration tools")
     csub = config.add_subparsers(dest="config_command", required=True)

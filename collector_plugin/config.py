@@ -122,7 +122,7 @@ class PiiConfig(_Section):
 
 class MetricsConfig(_Section):
     label_caps: dict[str, int] = Field(
-        default_factory=lambda: {"service_name": 50, "page": 300, "element": 200, "error_type": 100, "form": 100, "last_field": 200}
+        default_factory=lambda: {"service_name": 50, "page": 300, "element": 200, "error_type": 100, "error_group": 200, "form": 100, "last_field": 200}
     )
     default_label_cap: int = Field(100, gt=0)
     max_series: int = Field(50_000, gt=0, description="budget for all rum_* series; beyond it new series fold into 'other'")
@@ -185,6 +185,21 @@ class DetectConfig(_Section):
     funnels: list[Funnel] = Field(default_factory=_default_funnels)
 
 
+class ErrorsConfig(_Section):
+    max_groups: int = Field(2000, gt=0, description="error groups tracked for the errors table and checkout impact; the least seen are forgotten")
+    min_support: int | None = Field(
+        None, ge=1, description="sessions hitting a group at a step before its checkout impact is reported; default min(25, 2% of the step's sessions) as PostHog")
+    grafana_url: str = Field("http://localhost:3000", description="where links from errors (Sentry, the errors table) point")
+    session_url_template: str = Field("{grafana_url}/d/otel-friction-session/session?var-session_id={session_id}",
+                                      description="link to one session's view; {grafana_url}, {session_id}, {trace_id} are filled in")
+    trace_url_template: str = Field(
+        "{grafana_url}/explore?schemaVersion=1&panes=%7B%22t%22:%7B%22datasource%22:%22tempo%22,%22queries%22:%5B%7B%22refId%22:%22A%22,%22queryType%22:%22traceql%22,%22query%22:%22{trace_id}%22%7D%5D%7D%7D",
+        description="link to the session's trace in Grafana Explore (Tempo)")
+    sentry_dsn: str | None = Field(None, description="forward JS errors to Sentry (tagged with session.id and the trace id)")
+    sentry_environment: str | None = None
+    sentry_max_events_per_group_per_minute: int = Field(10, ge=1, description="forwarding is sampled per group so a loop can't flood Sentry")
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -202,6 +217,7 @@ class Settings(BaseSettings):
     pii: PiiConfig = PiiConfig()
     metrics: MetricsConfig = MetricsConfig()
     detect: DetectConfig = DetectConfig()
+    errors: ErrorsConfig = ErrorsConfig()
     log: LogConfig = LogConfig()
     default_service_name: str = "unknown_service"
 

@@ -83,6 +83,7 @@ class JsError:
     message: str = ""
     stacktrace: str | None = None
     unhandled_rejection: bool = False
+    group: str | None = None  # fingerprint, set by normalize
 
 
 @dataclass(frozen=True, slots=True)

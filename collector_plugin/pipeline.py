@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from .config import Settings
 from .emit.exporter import SpanExporter
-from .detect import DetectStage
+from .detect import DetectStage, ImpactUpdate
 from .emit.metrics import MetricBatch, RumMetrics, increments
 from .emit.selfmetrics import SelfMetrics
+from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
 from .ingest.classify import Classified, classify_logs, classify_spans
 from .ingest.decode import Format, Signal, decode, decompress
@@ -43,9 +44,10 @@ class Pipeline:
         self.metrics = RumMetrics(self.registry, settings.metrics, self.selfm)
         self.normalizer = Normalizer(settings)
         self.sessions = SessionTable(settings.sessions, self.normalizer.segments)
-        self.detect = DetectStage(settings.detect)
+        self.detect = DetectStage(settings.detect, settings.errors)
         self.span_builder = SpanBuilder()
         self.exporters = list(exporters or [])
+        self.sentry = SentryForwarder(settings.errors, self.selfm) if settings.errors.sentry_dsn else None
         self.clock = clock
         self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
 
@@ -126,6 +128,7 @@ class Pipeline:
         durations = increments(outputs, batch)
         self.metrics.apply(batch)
         self.metrics.observe_conversions(durations)
+        self.metrics.set_impact([o for o in outputs if isinstance(o, ImpactUpdate)])
         self.selfm.episodes_capped.inc(self.detect.capped)
         self.detect.capped = 0
         for o in outputs:
@@ -140,6 +143,8 @@ class Pipeline:
         self.sessions.evicted = 0
         self.selfm.sessions_active.set(len(self.sessions))
         self._export(outputs)
+        if self.sentry is not None:
+            self.sentry.forward(outputs)
         self.selfm.tick_duration.observe(time.perf_counter() - started)
         return outputs
 
@@ -159,3 +164,5 @@ class Pipeline:
         self.tick(final=True)
         for exporter in self.exporters:
             exporter.shutdown(timeout)
+        if self.sentry is not None:
+            self.sentry.shutdown(timeout)

@@ -25,6 +25,7 @@ from prometheus_client.exposition import choose_encoder
 
 from .config import Settings
 from .emit.exporter import FileSpanExporter, OtlpHttpSpanExporter, SpanExporter
+from .emit.links import session_links
 from .emit.otlp_metrics import OtlpMetricsExporter
 from .ingest.decode import PROTOBUF, RequestError, decode, media_format
 from .log import get_logger
@@ -100,6 +101,7 @@ class Service:
             app.router.add_get("/metrics", self._metrics)
             app.router.add_get("/healthz", self._health)
             app.router.add_get("/readyz", self._health)
+            app.router.add_get("/api/errors", self._errors)
             self.addresses["metrics"] = await self._serve(app, s.metrics)
         if s.otlp_grpc:
             self._grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", s.max_body_bytes)])
@@ -229,6 +231,15 @@ class Service:
         encoder, ctype = choose_encoder(request.headers.get("Accept", ""))
         body = await asyncio.get_running_loop().run_in_executor(None, encoder, self.pipeline.registry)
         return web.Response(body=body, headers={"Content-Type": ctype})
+
+    async def _errors(self, request: web.Request) -> web.Response:
+        """The error groups ranked by what they cost the checkout, each with a link to an example session."""
+        table = await asyncio.get_running_loop().run_in_executor(self.worker, self.pipeline.detect.errors.table)
+        for row in table:
+            ex = row["example"]
+            if ex:
+                ex.update(session_links(self.settings.errors, ex["session_id"], ex["trace_id"]))
+        return web.json_response({"groups": table})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")

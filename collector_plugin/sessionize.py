@@ -142,7 +142,7 @@ class SessionTable:
         self.sessions: OrderedDict[str, Session] = OrderedDict()  # least recently seen first
         self.closed: OrderedDict[str, Closed] = OrderedDict()
         self.known_users: OrderedDict[str, None] = OrderedDict()
-        self.dirty: set[str] = set()
+        self.dirty: dict[str, None] = {}  # sessions with buffered events, in arrival order (a set's order would vary per run)
         self.late: list[Late] = []
         self.evicted = 0
         self.drops: Counter = Counter()
@@ -172,7 +172,7 @@ class SessionTable:
             self.sessions.move_to_end(sid)
             session.last_seen = now
         session.pending.append(event)
-        self.dirty.add(sid)
+        self.dirty[sid] = None
         return out
 
     def tick(self, now: float, *, final: bool = False) -> list[Output]:
@@ -274,6 +274,17 @@ class SessionTable:
                 if e.trace_id and len(at.links) < self.cfg.max_links:
                     at.links.append((e.trace_id, e.span_id))
                 return at
+            nxt = s.pages[i + 1] if i + 1 < len(s.pages) else None
+            if nxt is not None and nxt.nav_type == "implicit" and nxt.route == e.route and not nxt.exported:
+                # An event that arrived first (an error before its page's load span) opened this page view: it is
+                # the same page, so it takes the real start instead of counting a second view.
+                nxt.start_ns = s.page_starts[i + 1] = e.time_ns
+                nxt.nav_type = e.detail.nav_type if isinstance(e.detail, PageView) else nxt.nav_type
+                if at is not None and at.end_ns is not None and at.end_ns > e.time_ns:
+                    at.end_ns = e.time_ns
+                if e.trace_id and len(nxt.links) < self.cfg.max_links:
+                    nxt.links.append((e.trace_id, e.span_id))
+                return nxt
             return self._start_page(s, e, i + 1, out)
         if e.route is None or (at is not None and at.route == e.route):
             return at if at is not None else (s.pages[0] if s.pages else None)
@@ -316,7 +327,7 @@ class SessionTable:
             if page.end_ns is None:
                 page.end_ns = max(s.last_ns, page.start_ns)
                 out.append(PageEnded(s, page))
-        self.dirty.discard(s.id)
+        self.dirty.pop(s.id, None)
         self.closed[s.id] = Closed(s.id, s.service_name, s.trace_id, s.root_span_id, s.device)
         if len(self.closed) > self.cfg.closed_memory:
             self.closed.popitem(last=False)

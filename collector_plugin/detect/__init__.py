@@ -11,15 +11,17 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ..config import DetectConfig
-from ..events import Kind, Named, Scroll
-from ..sessionize import Happened, Output, Page, PageEnded, PageStarted, Session, SessionEnded
+from ..config import DetectConfig, ErrorsConfig
+from ..events import JsError, Kind, Named, Scroll
+from ..sessionize import Happened, Late, Output, Page, PageEnded, PageStarted, Session, SessionEnded
 from .clicks import dead_clicks, error_clicks, rage_clicks
 from .episodes import Episode, Signal
+from .errors import ErrorBook
 from .journeys import FunnelMatcher, Visit, confusion_loops, quick_backs
 from .pages import dead_scroll, excessive_scrolls, form_abandonments, forms_started
 
-__all__ = ["DetectStage", "Found", "FormStarted", "StepReached", "Converted", "DroppedOff", "Summary", "Signal", "Episode"]
+__all__ = ["DetectStage", "Found", "FormStarted", "StepReached", "Converted", "DroppedOff", "Summary", "ErrorGroupHit",
+           "ImpactUpdate", "Signal", "Episode"]
 
 BASELINE_MIN_SAMPLES = 20
 
@@ -82,7 +84,24 @@ class Summary:
     converted: bool
 
 
-DetectOutput = Found | FormStarted | StepReached | Converted | DroppedOff | Summary
+@dataclass(frozen=True, slots=True)
+class ErrorGroupHit:
+    """A session met an error group for the first time."""
+
+    session: Session
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImpactUpdate:
+    service_name: str
+    group: str
+    funnel: str
+    step: str
+    odds_ratio: float
+
+
+DetectOutput = Found | FormStarted | StepReached | Converted | DroppedOff | Summary | ErrorGroupHit | ImpactUpdate
 
 
 @dataclass
@@ -94,16 +113,18 @@ class _State:
     visits: list[Visit] = field(default_factory=list)
     furthest: dict[str, int] = field(default_factory=dict)
     entered_ns: dict[str, int] = field(default_factory=dict)
-    converted: bool = False
+    converted: set[str] = field(default_factory=set)  # funnels completed
+    groups: dict[str, dict[str, int]] = field(default_factory=dict)  # error group → funnel step at its first occurrence
     forms: set = field(default_factory=set)
     had_error: bool = False
     unsettled: bool = False
 
 
 class DetectStage:
-    def __init__(self, cfg: DetectConfig):
+    def __init__(self, cfg: DetectConfig, errors: ErrorsConfig):
         self.cfg = cfg
         self.funnels = [FunnelMatcher(f) for f in cfg.funnels]
+        self.errors = ErrorBook(errors.max_groups, errors.min_support, {f.name: [s.name for s in f.steps] for f in cfg.funnels})
         self._state: dict[str, _State] = {}
         self._scroll_baseline: dict[str, deque] = {}
         self.capped = 0  # episodes not reported because of the per-page cap
@@ -120,8 +141,9 @@ class DetectStage:
             elif isinstance(o, Happened) and o.page is not None:
                 st = self._get(o.session)
                 touched[id(o.page)] = (st, o.page)
-                if o.event.kind is Kind.JS_ERROR:
+                if o.event.kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
                     st.had_error = True
+                    self._error(st, o.page, o.event, out)
                 elif o.event.kind is Kind.USER_ACTION and isinstance(o.event.detail, Named):
                     self._funnel(st, None, o.event.detail.name, o.event.time_ns, out)
             elif isinstance(o, PageEnded):
@@ -131,6 +153,8 @@ class DetectStage:
             elif isinstance(o, SessionEnded):
                 st = self._state.pop(o.session.id, None) or _State(o.session)
                 self._end(st, o.reason, out)
+            elif isinstance(o, Late) and o.event.kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
+                self.errors.occurred(o.event, o.event.route or "unknown", o.closed.trace_id, o.closed.root_span_id, False)
         for st, page in touched.values():
             if st.session.id in self._state:
                 self._evaluate(st, page, out, final=False)
@@ -201,6 +225,15 @@ class DetectStage:
                 page = next((p for p in st.session.pages if p.start_ns == ep.start_ns), None)
                 self._report(st, page, ep, out)
 
+    def _error(self, st: _State, page: Page, e, out: list[DetectOutput]) -> None:
+        group = e.detail.group or ""
+        new = group not in st.groups
+        if new:
+            st.groups[group] = {m.funnel.name: st.furthest.get(m.funnel.name, -1) for m in self.funnels}
+        self.errors.occurred(e, page.route, st.session.trace_id, page.span_id, new)
+        if new:
+            out.append(ErrorGroupHit(st.session, group))
+
     def _funnel(self, st: _State, route: str | None, event_name: str | None, time_ns: int, out: list[DetectOutput]) -> None:
         for m in self.funnels:
             name = m.funnel.name
@@ -213,18 +246,21 @@ class DetectStage:
                 st.entered_ns[name] = time_ns
             out.append(StepReached(st.session, name, after, m.funnel.steps[after].name, time_ns))
             if after == len(m.funnel.steps) - 1:
-                st.converted = True
+                st.converted.add(name)
                 out.append(Converted(st.session, name, max(0.0, (time_ns - st.entered_ns.get(name, time_ns)) / 1e9)))
 
     def _end(self, st: _State, reason: str, out: list[DetectOutput]) -> None:
         for page in st.session.pages:
             self._evaluate(st, page, out, final=True)
-        # A shutdown is not the user leaving: counting drop-offs then would invent them.
+        # A shutdown is not the user leaving: counting drop-offs (or checkout impact) then would invent them.
         if reason != "shutdown":
+            touched = self.errors.session_ended(st.session.service_name, dict(st.furthest), st.converted, st.groups)
+            for (service, group, funnel, k), ratio in self.errors.cells(touched):
+                out.append(ImpactUpdate(service, group, funnel, self.errors.funnel_steps[funnel][k], ratio))
             for m in self.funnels:
                 step = st.furthest.get(m.funnel.name, -1)
                 if 0 <= step < len(m.funnel.steps) - 1:
                     out.append(DroppedOff(st.session, m.funnel.name, step, m.funnel.steps[step].name, st.had_error))
         out.append(Summary(st.session, dict(st.friction),
                            {m.funnel.name: m.funnel.steps[st.furthest[m.funnel.name]].name for m in self.funnels if m.funnel.name in st.furthest},
-                           st.converted))
+                           bool(st.converted)))

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from ..config import MetricsConfig
 from ..events import JsError, Kind
-from ..detect import Converted, DroppedOff, FormStarted, Found, Signal, StepReached
+from ..detect import Converted, DroppedOff, ErrorGroupHit, FormStarted, Found, ImpactUpdate, Signal, StepReached
 from ..sessionize import Happened, Late, Output, PageStarted, SessionStarted
 from .selfmetrics import SelfMetrics
 
@@ -56,7 +56,14 @@ FUNNEL_DROPOFFS = Family("rum_funnel_dropoffs", "Sessions that ended at a step w
 FUNNEL_DROPOFFS_AFTER_ERROR = Family("rum_funnel_dropoffs_after_error", "Drop-offs of sessions that had a JS error.",
                                      ("service_name", "funnel", "step", *_SEGMENT))
 FUNNEL_CONVERSIONS = Family("rum_funnel_conversions", "Sessions that reached a funnel's last step.", ("service_name", "funnel", *_SEGMENT))
-DETECT_FAMILIES = (*FRICTION.values(), FORM_STARTS, FORM_ABANDONMENTS, FUNNEL_STEPS, FUNNEL_DROPOFFS, FUNNEL_DROPOFFS_AFTER_ERROR, FUNNEL_CONVERSIONS)
+ERROR_GROUP_SESSIONS = Family("rum_error_group_sessions", "Sessions that hit a JS error group (a short stable fingerprint).",
+                              ("service_name", "error_group"))
+DETECT_FAMILIES = (*FRICTION.values(), FORM_STARTS, FORM_ABANDONMENTS, FUNNEL_STEPS, FUNNEL_DROPOFFS, FUNNEL_DROPOFFS_AFTER_ERROR,
+                   FUNNEL_CONVERSIONS, ERROR_GROUP_SESSIONS)
+CHECKOUT_IMPACT = Family("rum_error_group_checkout_impact",
+                         "Smoothed odds ratio of completing the funnel for sessions that hit the error group at this step vs those "
+                         "at the step that did not (< 1: fewer checkouts). Absent below the minimum support.",
+                         ("service_name", "error_group", "funnel", "step"))
 CONVERSION_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 CONVERSION_DURATION = Family("rum_funnel_conversion_duration_seconds", "Time from a funnel's first step to its last.", ("service_name", "funnel"))
 
@@ -116,6 +123,12 @@ class RumMetrics:
             self._counters[f.name] = Counter(f.name, f.help, f.labels, registry=registry)
         f = CONVERSION_DURATION
         self.conversion_seconds = Histogram(f.name, f.help, f.labels, buckets=CONVERSION_BUCKETS, registry=registry)
+        self.checkout_impact = Gauge(CHECKOUT_IMPACT.name, CHECKOUT_IMPACT.help, CHECKOUT_IMPACT.labels, registry=registry)
+
+    def set_impact(self, updates: list[ImpactUpdate]) -> None:
+        for u in updates:
+            values = self._budget.fit(CHECKOUT_IMPACT, (u.service_name, u.group, u.funnel, u.step))
+            self.checkout_impact.labels(*values).set(round(u.odds_ratio, 4))
 
     def observe_conversions(self, durations: list[tuple[str, str, float]]) -> None:
         for service, funnel, seconds in durations:
@@ -165,6 +178,9 @@ def increments(outputs: list, batch: MetricBatch) -> list[tuple[str, str, float]
             batch.add(FUNNEL_DROPOFFS, values, trace_id=s.trace_id)
             if o.after_error:
                 batch.add(FUNNEL_DROPOFFS_AFTER_ERROR, values, trace_id=s.trace_id)
+        elif isinstance(o, ErrorGroupHit):
+            s = o.session
+            batch.add(ERROR_GROUP_SESSIONS, (s.service_name, o.group), trace_id=s.trace_id)
         elif isinstance(o, Converted):
             s = o.session
             batch.add(FUNNEL_CONVERSIONS, (s.service_name, o.funnel, s.device, s.visitor, s.source), trace_id=s.trace_id)

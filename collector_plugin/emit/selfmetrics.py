@@ -31,6 +31,8 @@ class SelfMetrics:
         self.export_failures = Counter("otel_friction_export_failures", "Failed export attempts (retried or not).", ("destination", "reason"), registry=r)
         self.export_queue = Gauge("otel_friction_export_queue_spans", "Spans waiting to be exported.", ("destination",), registry=r)
         self.episodes_capped = Counter("otel_friction_episodes_capped", "Friction episodes not counted: one session hit the per-page cap.", registry=r)
+        self.errors_forwarded = Counter("otel_friction_errors_forwarded", "JS errors forwarded to an error tracker, by outcome.",
+                                        ("destination", "outcome"), registry=r)
         self.label_overflow = Counter("otel_friction_label_overflow", "Label values folded into 'other' by a label cap.", ("metric", "label"), registry=r)
         self.series_budget_exceeded = Counter("otel_friction_series_budget_exceeded", "New series folded into 'other' by the series budget.",
                                               ("metric",), registry=r)

@@ -56,7 +56,8 @@ def event_attributes(e: Event) -> dict[str, Any]:
             "browser.click.reaction_ms": d.reaction_ms, "browser.click.pointer_type": d.pointer, "browser.click.detail": d.detail,
         })
     elif isinstance(d, JsError):
-        attrs.update({"exception.type": d.type, "exception.message": d.message, "exception.stacktrace": d.stacktrace})
+        attrs.update({"exception.type": d.type, "exception.message": d.message, "exception.stacktrace": d.stacktrace,
+                      "rum.error.group": d.group})
     elif isinstance(d, Scroll):
         attrs.update({"browser.scroll.max_depth": d.max_depth, "browser.scroll.distance_px": d.distance_px,
                       "browser.scroll.direction_changes": d.direction_changes, "browser.document.height": d.document_height})
@@ -73,6 +74,7 @@ _SPAN_EVENT_NAMES = {
     Kind.SCROLL: "browser.scroll", Kind.FORM_FOCUS: "browser.form.field_focus", Kind.FORM_BLUR: "browser.form.field_blur",
     Kind.FORM_ERROR: "browser.form.field_error", Kind.FORM_SUBMIT: "browser.form.submit", Kind.USER_ACTION: "browser.user_action",
     Kind.WEB_VITAL: "browser.web_vital", Kind.SESSION_START: "session.start", Kind.LOG: "log",
+    Kind.JS_ERROR: "exception",  # also a span of its own, exported at once; on the page view it shows where it happened
 }
 
 

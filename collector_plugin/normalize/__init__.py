@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from ..config import Settings
 from ..events import Click, Client, Event, FormField, JsError, Named, Network, PageView
+from .fingerprint import fingerprint
 from .pii import Masker
 from .routes import RouteTemplater
 from .segments import Segmenter
@@ -33,7 +34,8 @@ class Normalizer:
         if isinstance(d, Click):
             return replace(d, selector=t(d.selector) if d.selector else None, text=t(d.text) if d.text else None)
         if isinstance(d, JsError):
-            return replace(d, type=t(d.type), message=t(d.message), stacktrace=t(d.stacktrace) if d.stacktrace else None)
+            masked = replace(d, type=t(d.type), message=t(d.message), stacktrace=t(d.stacktrace) if d.stacktrace else None)
+            return replace(masked, group=fingerprint(masked))
         if isinstance(d, FormField):
             return replace(d, form=t(d.form), field=t(d.field) if d.field else None)
         if isinstance(d, PageView):
