@@ -71,9 +71,11 @@ def cmd_errors(args: argparse.Namespace) -> int:
 
     from .demo import _table
 
-    url = args.url or f"http://{load_settings(args.config).server.metrics}"
+    settings = load_settings(args.config)
+    url = args.url or f"{'https' if settings.server.tls_cert_file else 'http'}://{settings.server.metrics}"
+    headers = {"Authorization": f"Bearer {settings.server.auth_token}"} if settings.server.auth_token else {}
     try:
-        resp = requests.get(url.rstrip("/") + "/api/errors", timeout=30)
+        resp = requests.get(url.rstrip("/") + "/api/errors", headers=headers, timeout=30)
         resp.raise_for_status()
     except requests.RequestException as exc:
         print(f"otel-friction: cannot read the errors table from {url}: {exc}", file=sys.stderr)

@@ -41,8 +41,20 @@ class ServerConfig(_Section):
     max_pending_requests: int = Field(16, gt=0, description="requests queued for the pipeline before answering 429")
     retry_after_seconds: int = Field(1, ge=1)
     cors_allowed_origins: list[str] = Field(default_factory=list, description="for browsers sending straight here")
+    max_attributes_per_record: int = Field(128, gt=0, description="records with more attributes are rejected (partial_success)")
+    max_attribute_length: int = Field(4096, gt=0, description="longer string values are cut to this many characters")
+    auth_token: str | None = Field(None, description="if set, ingest and session-level endpoints need 'Authorization: Bearer <token>'")
+    protect_metrics: bool = Field(False, description="also require the token on /metrics (its exemplars carry session trace ids)")
+    tls_cert_file: Path | None = Field(None, description="serve OTLP/HTTP, OTLP/gRPC and /metrics over TLS with this certificate (PEM)")
+    tls_key_file: Path | None = None
 
     _v = field_validator("otlp_http", "otlp_grpc", "metrics")(_check_hostport)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ServerConfig":
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
 
 
 class ExportConfig(_Section):

@@ -20,7 +20,7 @@ from .emit.metrics import MetricBatch, RumMetrics, increments
 from .emit.selfmetrics import SelfMetrics
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
-from .ingest.classify import Classified, classify_logs, classify_spans
+from .ingest.classify import Classified, Limits, classify_logs, classify_spans
 from .ingest.decode import Format, Signal, decode, decompress
 from .normalize import Normalizer
 from .sessionize import Late, Output, SessionEnded, SessionTable
@@ -49,6 +49,7 @@ class Pipeline:
         self.exporters = list(exporters or [])
         self.sentry = SentryForwarder(settings.errors, self.selfm) if settings.errors.sentry_dsn else None
         self.clock = clock
+        self.limits = Limits(settings.server.max_attributes_per_record, settings.server.max_attribute_length)
         self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
 
     # ------------------------------------------------------------------------------------------ ingest
@@ -71,9 +72,9 @@ class Pipeline:
     def _ingest(self, signal: Signal, request, fmt: str, rejected: int, errors: list[str]) -> IngestResult:
         default_service = self.settings.default_service_name
         if signal == "logs":
-            c = classify_logs(request, default_service)
+            c = classify_logs(request, default_service, self.limits)
         elif signal == "traces":
-            c = classify_spans(request, default_service)
+            c = classify_spans(request, default_service, self.limits)
         else:
             c = Classified()
             # Browser metrics (e.g. web vitals through a MeterProvider) carry no session: accepted, counted, unused.

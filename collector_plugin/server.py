@@ -9,7 +9,9 @@ An answered 200 means the records were decoded and buffered in their sessions.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import signal
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,7 +35,7 @@ from .pipeline import IngestResult, Pipeline
 
 log = get_logger("server")
 
-_HTTP_TO_GRPC = {400: code_pb2.INVALID_ARGUMENT, 413: code_pb2.INVALID_ARGUMENT, 415: code_pb2.INVALID_ARGUMENT,
+_HTTP_TO_GRPC = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 413: code_pb2.INVALID_ARGUMENT, 415: code_pb2.INVALID_ARGUMENT,
                  429: code_pb2.RESOURCE_EXHAUSTED, 503: code_pb2.UNAVAILABLE}
 _GRPC_STATUS = {code_pb2.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT, code_pb2.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
                 code_pb2.INTERNAL: grpc.StatusCode.INTERNAL}
@@ -106,7 +108,11 @@ class Service:
         if s.otlp_grpc:
             self._grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", s.max_body_bytes)])
             self._grpc.add_generic_rpc_handlers([self._grpc_handlers()])
-            port = self._grpc.add_insecure_port(s.otlp_grpc)
+            if s.tls_cert_file is not None:
+                creds = grpc.ssl_server_credentials([(s.tls_key_file.read_bytes(), s.tls_cert_file.read_bytes())])
+                port = self._grpc.add_secure_port(s.otlp_grpc, creds)
+            else:
+                port = self._grpc.add_insecure_port(s.otlp_grpc)
             if port == 0:
                 raise OSError(f"cannot listen for OTLP/gRPC on {s.otlp_grpc}")
             await self._grpc.start()
@@ -125,11 +131,23 @@ class Service:
         # Compressed bodies are inflated by the pipeline with a size limit (gzip bombs), not by aiohttp.
         runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host.strip("[]"), int(port))
+        site = web.TCPSite(runner, host.strip("[]"), int(port), ssl_context=self._ssl_context())
         await site.start()
         self._runners.append(runner)
         sock = site._server.sockets[0].getsockname()  # the real port when 0 was asked for
         return f"{host}:{sock[1]}"
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        s = self.settings.server
+        if s.tls_cert_file is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(s.tls_cert_file, s.tls_key_file)
+        return ctx
+
+    def _authorized(self, header: str | None) -> bool:
+        token = self.settings.server.auth_token
+        return token is None or hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode())
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking data, end every session (root spans out), deliver pending exports."""
@@ -186,6 +204,10 @@ class Service:
                                     "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "Content-Type"),
                                     "Access-Control-Max-Age": "7200"})
                 return web.Response(status=204, headers=headers)
+            if not self._authorized(request.headers.get("Authorization")):
+                headers["WWW-Authenticate"] = "Bearer"
+                err = RequestError(401, "missing or wrong bearer token", "unauthenticated")
+                return self._http_error(err, "json" if "json" in (request.headers.get("Content-Type") or "") else "protobuf", headers, signal_name)
             if request.method != "POST":
                 headers["Allow"] = "POST, OPTIONS"
                 return web.Response(status=405, text=f"{request.method} not allowed: OTLP/HTTP takes POST", headers=headers)
@@ -228,12 +250,16 @@ class Service:
         return web.Response(status=err.status, body=payload, content_type=ctype, headers=headers)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self.settings.server.protect_metrics and not self._authorized(request.headers.get("Authorization")):
+            return web.Response(status=401, text="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         encoder, ctype = choose_encoder(request.headers.get("Accept", ""))
         body = await asyncio.get_running_loop().run_in_executor(None, encoder, self.pipeline.registry)
         return web.Response(body=body, headers={"Content-Type": ctype})
 
     async def _errors(self, request: web.Request) -> web.Response:
         """The error groups ranked by what they cost the checkout, each with a link to an example session."""
+        if not self._authorized(request.headers.get("Authorization")):
+            return web.Response(status=401, text="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         table = await asyncio.get_running_loop().run_in_executor(self.worker, self.pipeline.detect.errors.table)
         for row in table:
             ex = row["example"]
@@ -249,6 +275,9 @@ class Service:
     def _grpc_handlers(self) -> grpc.GenericRpcHandler:
         def method(signal_name: str):
             async def export(body: bytes, context: grpc.aio.ServicerContext) -> Any:
+                if not self._authorized(dict(context.invocation_metadata() or ()).get("authorization")):
+                    self.pipeline.selfm.requests_rejected.labels("grpc", "unauthenticated").inc()
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
                 if self.pending >= self.settings.server.max_pending_requests:
                     self.pipeline.selfm.requests_throttled.labels("grpc").inc()
                     retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=self.settings.server.retry_after_seconds))

@@ -31,31 +31,50 @@ class Classified:
     skipped: Counter = field(default_factory=Counter)  # valid records with no behavioural meaning, by reason
 
 
-def _value(av: Any) -> Any:
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Browser data is untrusted: bounds on what one record may carry."""
+
+    max_attributes: int = 128
+    max_length: int = 4096
+
+
+MAX_DEPTH = 4  # kvlists/arrays nested deeper are not read (no recursion bombs)
+
+
+def _value(av: Any, limits: Limits, depth: int = 0) -> Any:
     which = av.WhichOneof("value")
     if which is None:
         return None
     if which == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in av.kvlist_value.values}
+        if depth >= MAX_DEPTH:
+            return None
+        return {kv.key: _value(kv.value, limits, depth + 1) for kv in av.kvlist_value.values[:limits.max_attributes]}
     if which == "array_value":
-        return [_value(v) for v in av.array_value.values]
-    return getattr(av, which)
+        if depth >= MAX_DEPTH:
+            return None
+        return [_value(v, limits, depth + 1) for v in av.array_value.values[:limits.max_attributes]]
+    value = getattr(av, which)
+    if which == "string_value" and len(value) > limits.max_length:
+        return value[:limits.max_length]
+    return value
 
 
 class _Attrs:
     """Lazy view over a KeyValue list: values are converted only when a classifier asks for them."""
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_raw", "_limits")
 
-    def __init__(self, kvs: Any):
+    def __init__(self, kvs: Any, limits: Limits):
         self._raw = {kv.key: kv.value for kv in kvs}
+        self._limits = limits
 
     def __contains__(self, key: str) -> bool:
         return key in self._raw
 
     def get(self, key: str) -> Any:
         av = self._raw.get(key)
-        return None if av is None else _value(av)
+        return None if av is None else _value(av, self._limits)
 
     def str(self, *keys: str) -> str | None:
         for key in keys:
@@ -106,8 +125,8 @@ class _Resource:
     client: Client
 
 
-def _resource(resource: Any, default_service: str) -> _Resource:
-    a = _Attrs(resource.attributes)
+def _resource(resource: Any, default_service: str, limits: Limits) -> _Resource:
+    a = _Attrs(resource.attributes, limits)
     return _Resource(
         service_name=a.str("service.name") or default_service,
         service_version=a.str("service.version"),
@@ -215,11 +234,11 @@ _SKIPPED_EVENTS = {"faro.navigation", "faro.tracing.fetch", "faro.performance.re
                    "browser.resource_timing"}
 
 
-def classify_logs(request: Any, default_service: str, now_ns: int | None = None) -> Classified:
+def classify_logs(request: Any, default_service: str, limits: Limits = Limits(), now_ns: int | None = None) -> Classified:
     out = Classified()
     now_ns = now_ns or time.time_ns()
     for rl in request.resource_logs:
-        res = _resource(rl.resource, default_service)
+        res = _resource(rl.resource, default_service, limits)
         for sl in rl.scope_logs:
             scope = sl.scope.name
             for i, rec in enumerate(sl.log_records):
@@ -227,7 +246,11 @@ def classify_logs(request: Any, default_service: str, now_ns: int | None = None)
                     out.rejected += 1
                     out.errors.append(f"log record {i} of scope {scope!r}: trace_id must be 16 bytes and span_id 8 bytes")
                     continue
-                a = _Attrs(rec.attributes)
+                if len(rec.attributes) > limits.max_attributes:
+                    out.rejected += 1
+                    out.errors.append(f"log record {i} of scope {scope!r}: {len(rec.attributes)} attributes, the limit is {limits.max_attributes}")
+                    continue
+                a = _Attrs(rec.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
                 name = rec.event_name or a.str("event.name") or ""
                 kind_detail = _LOG_EVENTS.get(name)
@@ -269,10 +292,10 @@ def _is_network(a: _Attrs) -> bool:
     return "http.request.method" in a or "http.method" in a
 
 
-def classify_spans(request: Any, default_service: str) -> Classified:
+def classify_spans(request: Any, default_service: str, limits: Limits = Limits()) -> Classified:
     out = Classified()
     for rs in request.resource_spans:
-        res = _resource(rs.resource, default_service)
+        res = _resource(rs.resource, default_service, limits)
         # A stock click span has no reaction flag; its child fetch/XHR spans (same batch) are the evidence.
         children: Counter = Counter()
         for ss in rs.scope_spans:
@@ -286,7 +309,11 @@ def classify_spans(request: Any, default_service: str) -> Classified:
                     out.rejected += 1
                     out.errors.append(f"span {i} of scope {scope!r}: trace_id must be 16 bytes, span_id and parent_span_id 8 bytes")
                     continue
-                a = _Attrs(span.attributes)
+                if len(span.attributes) > limits.max_attributes:
+                    out.rejected += 1
+                    out.errors.append(f"span {i} of scope {scope!r}: {len(span.attributes)} attributes, the limit is {limits.max_attributes}")
+                    continue
+                a = _Attrs(span.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
                 if not session_id:
                     out.dropped["missing_session_id"] += 1
@@ -324,5 +351,5 @@ def classify_spans(request: Any, default_service: str) -> Classified:
                 for ev in span.events:
                     if ev.name == "exception":
                         out.events.append(Event(kind=Kind.JS_ERROR, time_ns=ev.time_unix_nano or span.start_time_unix_nano,
-                                                detail=_error(_Attrs(ev.attributes)), url=url, **common))
+                                                detail=_error(_Attrs(ev.attributes, limits)), url=url, **common))
     return out
