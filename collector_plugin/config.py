@@ -87,6 +87,9 @@ class SessionConfig(_Section):
     max_sessions: int = Field(200_000, gt=0, description="oldest-idle sessions are evicted beyond this")
     closed_memory: int = Field(200_000, gt=0, description="ended session ids remembered so late events don't restart them")
     max_page_views: int = Field(500, gt=0, description="page views kept per session for attributing late events")
+    checkpoint_path: Path | None = Field(
+        None, description="persist open sessions here (every checkpoint_interval_seconds and on SIGTERM) so a restart continues them")
+    checkpoint_interval_seconds: float = Field(5.0, gt=0, description="at most this much session state is lost on a crash")
     max_links: int = Field(32, ge=0, description="span links to the browser SDK's own traces, per session root and per page view")
 
 

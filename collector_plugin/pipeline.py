@@ -7,6 +7,8 @@ Transports (HTTP, gRPC) call these from a single worker thread; tests call them 
 
 from __future__ import annotations
 
+import os
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -37,7 +39,7 @@ class IngestResult:
 
 class Pipeline:
     def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None,
-                 exporters: list[SpanExporter] | None = None, clock: Callable[[], float] = time.monotonic):
+                 exporters: list[SpanExporter] | None = None, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.selfm = SelfMetrics(self.registry)
@@ -51,6 +53,7 @@ class Pipeline:
         self.clock = clock
         self.limits = Limits(settings.server.max_attributes_per_record, settings.server.max_attribute_length)
         self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
+        self.restored_sessions = self.restore()
 
     # ------------------------------------------------------------------------------------------ ingest
 
@@ -160,9 +163,55 @@ class Pipeline:
                 for exporter in self.exporters:
                     exporter.export(request)
 
+    # ------------------------------------------------------------------------------------ checkpoints
+
+    CHECKPOINT_VERSION = 1
+
+    def checkpoint(self) -> None:
+        """Write open sessions (and what detection remembers of them) atomically; the clock is wall time so it carries over.
+
+        The file is a pickle of the service's own objects: keep it where only the service can write.
+        """
+        path = self.settings.sessions.checkpoint_path
+        if path is None:
+            return
+        state = {"version": self.CHECKPOINT_VERSION, "written_at": self.clock(), "carry": self._carry,
+                 "sessions": (self.sessions.sessions, self.sessions.closed, self.sessions.known_users),
+                 "detect": (self.detect._state, self.detect._scroll_baseline, self.detect.errors)}
+        tmp = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        self.selfm.checkpoint_sessions.set(len(self.sessions))
+        self.selfm.checkpoints.inc()
+
+    def restore(self) -> int:
+        path = self.settings.sessions.checkpoint_path
+        if path is None or not path.exists():
+            return 0
+        with open(path, "rb") as fh:
+            state = pickle.load(fh)
+        if state.get("version") != self.CHECKPOINT_VERSION:
+            raise RuntimeError(f"checkpoint {path} has version {state.get('version')}, expected {self.CHECKPOINT_VERSION}")
+        self._carry = state["carry"]
+        self.sessions.sessions, self.sessions.closed, self.sessions.known_users = state["sessions"]
+        self.sessions.dirty = {sid: None for sid, s in self.sessions.sessions.items() if s.pending}
+        self.detect._state, self.detect._scroll_baseline, self.detect.errors = state["detect"]
+        self.selfm.sessions_active.set(len(self.sessions))
+        return len(self.sessions)
+
     def shutdown(self, timeout: float = 10.0) -> None:
-        """End every open session (root spans out), then let exporters deliver what is pending."""
-        self.tick(final=True)
+        """Stop cleanly: with a checkpoint path, open sessions are saved to continue after a restart (finished page
+        views and interactions still go out); without one, every open session ends now (root spans out). Then the
+        exporters deliver what is pending."""
+        if self.settings.sessions.checkpoint_path is not None:
+            self.tick()
+            self.checkpoint()
+        else:
+            self.tick(final=True)
         for exporter in self.exporters:
             exporter.shutdown(timeout)
         if self.sentry is not None:

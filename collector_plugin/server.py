@@ -123,7 +123,7 @@ class Service:
                                                      interval=ex.metrics_interval_seconds, headers=ex.otlp_headers,
                                                      timeout=ex.timeout_seconds)
         self._ticker = asyncio.create_task(self._tick_loop())
-        log.info("otel-friction listening", extra={"addresses": self.addresses,
+        log.info("otel-friction listening", extra={"addresses": self.addresses, "restored_sessions": self.pipeline.restored_sessions,
                                                      "exporters": [e.name for e in self.pipeline.exporters]})
 
     async def _serve(self, app: web.Application, hostport: str) -> str:
@@ -178,10 +178,15 @@ class Service:
     async def _tick_loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.settings.export.flush_interval_seconds
+        every = self.settings.sessions.checkpoint_interval_seconds
+        last_checkpoint = loop.time()
         while True:
             await asyncio.sleep(interval)
             try:
                 await loop.run_in_executor(self.worker, self.pipeline.tick)
+                if self.settings.sessions.checkpoint_path is not None and loop.time() - last_checkpoint >= every:
+                    last_checkpoint = loop.time()
+                    await loop.run_in_executor(self.worker, self.pipeline.checkpoint)
             except Exception:  # a bug in one tick must not stop sessions from ever ending
                 log.exception("tick failed")
 
