@@ -68,7 +68,8 @@ def build_exporters(settings: Settings, pipeline_selfm) -> list[SpanExporter]:
     exporters: list[SpanExporter] = []
     if ex.otlp_endpoint:
         exporters.append(OtlpHttpSpanExporter(ex.otlp_endpoint, pipeline_selfm, headers=ex.otlp_headers,
-                                              timeout=ex.timeout_seconds, max_queue_spans=ex.queue_max_spans))
+                                              timeout=ex.timeout_seconds, max_queue_spans=ex.queue_max_spans,
+                                              max_backoff=ex.max_backoff_seconds))
     if ex.file:
         exporters.append(FileSpanExporter(ex.file, pipeline_selfm))
     return exporters
