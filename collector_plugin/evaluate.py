@@ -19,7 +19,8 @@ from .simulate import FUNNEL_STEPS, ShopSimulator, to_requests
 ELEMENT_SIGNALS = {"rage_click", "dead_click", "error_click", "form_abandonment"}
 
 
-def _attrs(span) -> dict:
+def attributes(span) -> dict:
+    """A span's (or event's) attributes as a dict."""
     out = {}
     for kv in span.attributes:
         which = kv.value.WhichOneof("value")
@@ -57,7 +58,7 @@ def score(corpus, spans) -> dict:
     found: Counter = Counter()
     roots = {}
     for _, span in spans:
-        a = _attrs(span)
+        a = attributes(span)
         if span.name in signals:
             element = a.get("rum.friction.element") if span.name in ELEMENT_SIGNALS else None
             found[(a["session.id"], span.name, a.get("url.template"), element)] += 1

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from collector_plugin.config import load_settings  # noqa: E402
 from collector_plugin.detect import Signal  # noqa: E402
 from collector_plugin.emit.exporter import InMemorySpanExporter  # noqa: E402
+from collector_plugin.evaluate import attributes  # noqa: E402
 from collector_plugin.pipeline import Pipeline  # noqa: E402
 from collector_plugin.simulate import ShopSimulator, to_requests  # noqa: E402
 
@@ -60,12 +61,7 @@ SANS = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
 # ------------------------------------------------------------------------------------------- run the pipeline
 
-def attrs(obj) -> dict:
-    out = {}
-    for kv in obj.attributes:
-        which = kv.value.WhichOneof("value")
-        out[kv.key] = getattr(kv.value, which) if which else None
-    return out
+
 
 
 def run_session(session, settings) -> list:
@@ -132,7 +128,7 @@ def kind_of(span) -> str:
 
 def label_parts(span) -> tuple[str, str]:
     """(name, key attributes) shown in the left column."""
-    a = attrs(span)
+    a = attributes(span)
     base = span.name.split(" ")[0]
     if base == "session":
         detail = f"rum.page_views={a.get('rum.page_views')} rum.session.end_reason={a.get('rum.session.end_reason')}"
@@ -163,7 +159,7 @@ def nice_step(seconds: float, target_ticks: int = 9) -> float:
 
 
 def tooltip(span) -> str:
-    a = attrs(span)
+    a = attributes(span)
     lines = [span.name] + [f"{k} = {v}" for k, v in a.items() if k != "exception.stacktrace"]
     if span.status.code == 2:
         lines.append(f"status = ERROR ({span.status.message})")
@@ -191,7 +187,7 @@ def draw(spans: list, seed: int, index: int) -> str:
         return BAR_X0 + (ns - t0) / 1e9 * scale
 
     height = TOP + len(rows) * ROW_H + 118
-    ra = attrs(root)
+    ra = attributes(root)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
         f'font-family="{SANS}" font-size="12">',

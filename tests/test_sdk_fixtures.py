@@ -3,7 +3,6 @@ OTLP/HTTP into the running service. Each manifest records what the scripted jour
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 

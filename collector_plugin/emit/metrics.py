@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from ..config import MetricsConfig
 from ..events import JsError, Kind
 from ..detect import Converted, DroppedOff, ErrorGroupHit, FormStarted, Found, ImpactUpdate, Signal, StepReached
-from ..sessionize import Happened, Late, Output, PageStarted, SessionStarted
+from ..sessionize import Happened, Late, PageStarted, SessionStarted
 from .selfmetrics import SelfMetrics
 
 # Prometheus 2.42 stores OpenMetrics *_created samples as extra series.

@@ -117,6 +117,18 @@ class _Attrs:
         return None
 
 
+def _invalid(record: Any, limits: Limits, *, ids_required: bool) -> str | None:
+    """Why one log record or span can't be used (it is then rejected through partial_success), or None."""
+    trace_ok = len(record.trace_id) == 16 or (not ids_required and not record.trace_id)
+    span_ok = len(record.span_id) == 8 or (not ids_required and not record.span_id)
+    parent_ok = len(getattr(record, "parent_span_id", b"")) in (0, 8)
+    if not (trace_ok and span_ok and parent_ok):
+        return "trace_id must be 16 bytes, span_id and parent_span_id 8 bytes" + ("" if ids_required else " (or empty)")
+    if len(record.attributes) > limits.max_attributes:
+        return f"{len(record.attributes)} attributes, the limit is {limits.max_attributes}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _Resource:
     service_name: str
@@ -242,13 +254,10 @@ def classify_logs(request: Any, default_service: str, limits: Limits = Limits(),
         for sl in rl.scope_logs:
             scope = sl.scope.name
             for i, rec in enumerate(sl.log_records):
-                if len(rec.trace_id) not in (0, 16) or len(rec.span_id) not in (0, 8):
+                problem = _invalid(rec, limits, ids_required=False)
+                if problem:
                     out.rejected += 1
-                    out.errors.append(f"log record {i} of scope {scope!r}: trace_id must be 16 bytes and span_id 8 bytes")
-                    continue
-                if len(rec.attributes) > limits.max_attributes:
-                    out.rejected += 1
-                    out.errors.append(f"log record {i} of scope {scope!r}: {len(rec.attributes)} attributes, the limit is {limits.max_attributes}")
+                    out.errors.append(f"log record {i} of scope {scope!r}: {problem}")
                     continue
                 a = _Attrs(rec.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
@@ -305,13 +314,10 @@ def classify_spans(request: Any, default_service: str, limits: Limits = Limits()
         for ss in rs.scope_spans:
             scope = ss.scope.name
             for i, span in enumerate(ss.spans):
-                if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
+                problem = _invalid(span, limits, ids_required=True)
+                if problem:
                     out.rejected += 1
-                    out.errors.append(f"span {i} of scope {scope!r}: trace_id must be 16 bytes, span_id and parent_span_id 8 bytes")
-                    continue
-                if len(span.attributes) > limits.max_attributes:
-                    out.rejected += 1
-                    out.errors.append(f"span {i} of scope {scope!r}: {len(span.attributes)} attributes, the limit is {limits.max_attributes}")
+                    out.errors.append(f"span {i} of scope {scope!r}: {problem}")
                     continue
                 a = _Attrs(span.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
