@@ -116,6 +116,7 @@ class _State:
     converted: set[str] = field(default_factory=set)  # funnels completed
     groups: dict[str, dict[str, int]] = field(default_factory=dict)  # error group → funnel step at its first occurrence
     forms: set = field(default_factory=set)
+    decided: set = field(default_factory=set)  # page indexes evaluated after they ended: nothing new can come of them
     had_error: bool = False
     unsettled: bool = False
 
@@ -178,8 +179,10 @@ class DetectStage:
         return statistics.median(samples) if samples and len(samples) >= BASELINE_MIN_SAMPLES else 0.0
 
     def _evaluate(self, st: _State, page: Page, out: list[DetectOutput], *, final: bool, quiet: bool = False) -> None:
-        if st.session.device == "bot":
+        if st.session.device == "bot" or page.index in st.decided:
             return
+        if final and page.end_ns is not None:
+            st.decided.add(page.index)
         events = page.events
         ended = page.end_ns is not None
         later = [p.start_ns for p in st.session.pages if p.start_ns > page.start_ns]

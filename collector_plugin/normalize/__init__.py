@@ -24,27 +24,33 @@ class Normalizer:
         client = event.client
         if client.user_id:
             client = replace(client, user_id=m.user_id(client.user_id))
-        return replace(
-            event, url=url, route=self.routes.route(url) if url else None, client=client,
-            device=self.segments.device(client), detail=self._detail(event.detail),
-        )
+        # The constructor, not dataclasses.replace: this runs once per record and replace is ~6x slower.
+        return Event(event.kind, event.source, event.time_ns, event.session_id, event.service_name, self._detail(event.detail),
+                     url, self.routes.route(url) if url else None, event.service_version, client, self.segments.device(client),
+                     event.trace_id, event.span_id)
 
     def _detail(self, d):
-        t = self.masker.text
+        t = self._text
         if isinstance(d, Click):
-            return replace(d, selector=t(d.selector) if d.selector else None, text=t(d.text) if d.text else None)
+            selector, text = t(d.selector), t(d.text)
+            return d if (selector, text) == (d.selector, d.text) else replace(d, selector=selector, text=text)
         if isinstance(d, JsError):
-            masked = replace(d, type=t(d.type), message=t(d.message), stacktrace=t(d.stacktrace) if d.stacktrace else None)
+            masked = replace(d, type=t(d.type), message=t(d.message), stacktrace=t(d.stacktrace))
             return replace(masked, group=fingerprint(masked))
         if isinstance(d, FormField):
-            return replace(d, form=t(d.form), field=t(d.field) if d.field else None)
+            form, field = t(d.form), t(d.field)
+            return d if (form, field) == (d.form, d.field) else replace(d, form=form, field=field)
         if isinstance(d, PageView):
-            return replace(d, referrer=self.masker.url(d.referrer) if d.referrer else None, title=t(d.title) if d.title else None)
+            return replace(d, referrer=self.masker.url(d.referrer) if d.referrer else None, title=t(d.title))
         if isinstance(d, Network):
             return replace(d, url=self.masker.url(d.url) if d.url else None)
         if isinstance(d, Named):
-            return replace(d, name=t(d.name))
+            name = t(d.name)
+            return d if name == d.name else replace(d, name=name)
         return d  # Scroll: numbers only
+
+    def _text(self, value: str | None) -> str | None:
+        return self.masker.text(value) if value else value
 
 
 __all__ = ["Normalizer", "Client"]
