@@ -1,0 +1,1 @@
+"""Benchmarks for otel-friction (``python -m benchmarks.run``); see BENCHMARKS.md."""
