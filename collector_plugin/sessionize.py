@@ -51,7 +51,7 @@ class Page:
     errors: int = 0
     network: int = 0
     events: list[Event] = field(default_factory=list)  # in time order; detectors read them, some become span events
-    links: list[tuple[bytes, bytes]] = field(default_factory=list)
+    links: list[tuple[bytes, bytes]] | tuple = ()  # a list once there is one (most pages have none)
     exported: bool = False
 
 
@@ -77,8 +77,8 @@ class Session:
     page_views: int = 0
     clicks: int = 0
     errors: int = 0
-    links: list[tuple[bytes, bytes]] = field(default_factory=list)
-    pending: list[Event] = field(default_factory=list)
+    links: list[tuple[bytes, bytes]] | tuple = ()  # created on first use: kept for every open session
+    pending: list[Event] | tuple = ()
     user_id: str | None = None
     friction_js: bool = False  # the browser runs otel-friction.js, which reports every click itself
 
@@ -171,7 +171,10 @@ class SessionTable:
         else:
             self.sessions.move_to_end(sid)
             session.last_seen = now
-        session.pending.append(event)
+        if session.pending:
+            session.pending.append(event)
+        else:
+            session.pending = [event]
         self.dirty[sid] = None
         return out
 
@@ -223,8 +226,8 @@ class SessionTable:
         s.announced = True
 
     def _apply(self, s: Session, out: list[Output]) -> None:
-        events = sorted(s.pending, key=lambda e: e.time_ns)
-        s.pending = []
+        events = sorted(s.pending, key=_time)
+        s.pending = ()
         if not s.announced:
             self._announce(s, events)
             out.append(SessionStarted(s))
@@ -233,15 +236,15 @@ class SessionTable:
             if e.kind is Kind.CLICK and e.source is Source.OTEL_SPANS and s.friction_js:
                 # The same physical click, also seen by user-interaction: keep only its link, don't count it twice.
                 page = self._page_for(s, e, out)
-                if page is not None and e.trace_id and len(page.links) < self.cfg.max_links:
-                    page.links.append((e.trace_id, e.span_id))
+                if page is not None:
+                    self._link(page, e)
                 self.drops["duplicate_click"] += 1
                 continue
             if s.start_ns == 0 or e.time_ns < s.start_ns:
                 s.start_ns = e.time_ns
             s.last_ns = max(s.last_ns, e.time_ns)
-            if e.trace_id and e.kind in (Kind.PAGE_VIEW, Kind.CLICK) and len(s.links) < self.cfg.max_links:
-                s.links.append((e.trace_id, e.span_id))
+            if e.kind in (Kind.PAGE_VIEW, Kind.CLICK):
+                self._link(s, e)
             page = self._page_for(s, e, out)
             if e.kind is Kind.PAGE_VIEW:
                 continue
@@ -271,8 +274,7 @@ class SessionTable:
         at = s.pages[i] if i >= 0 else None
         if e.kind is Kind.PAGE_VIEW:
             if at is not None and at.url == e.url and e.time_ns - at.start_ns < PAGE_VIEW_MERGE_NS:
-                if e.trace_id and len(at.links) < self.cfg.max_links:
-                    at.links.append((e.trace_id, e.span_id))
+                self._link(at, e)
                 return at
             nxt = s.pages[i + 1] if i + 1 < len(s.pages) else None
             if nxt is not None and nxt.nav_type == "implicit" and nxt.route == e.route and not nxt.exported:
@@ -282,8 +284,7 @@ class SessionTable:
                 nxt.nav_type = e.detail.nav_type if isinstance(e.detail, PageView) else nxt.nav_type
                 if at is not None and at.end_ns is not None and at.end_ns > e.time_ns:
                     at.end_ns = e.time_ns
-                if e.trace_id and len(nxt.links) < self.cfg.max_links:
-                    nxt.links.append((e.trace_id, e.span_id))
+                self._link(nxt, e)
                 return nxt
             return self._start_page(s, e, i + 1, out)
         if e.route is None or (at is not None and at.route == e.route):
@@ -300,8 +301,8 @@ class SessionTable:
     def _start_page(self, s: Session, e: Event, pos: int, out: list[Output]) -> Page:
         nav = e.detail.nav_type if isinstance(e.detail, PageView) else "implicit"
         page = Page(span_id=new_span_id(), index=s.page_views, route=e.route or "unknown", url=e.url, start_ns=e.time_ns, nav_type=nav)
-        if e.kind is Kind.PAGE_VIEW and e.trace_id:
-            page.links.append((e.trace_id, e.span_id))
+        if e.kind is Kind.PAGE_VIEW:
+            self._link(page, e)
         s.page_views += 1
         s.pages.insert(pos, page)
         s.page_starts.insert(pos, e.time_ns)
@@ -318,6 +319,15 @@ class SessionTable:
             s.pages.pop(0)
             s.page_starts.pop(0)
         return page
+
+    def _link(self, holder: Session | Page, e: Event) -> None:
+        """Link the browser SDK's own span (document load, click) from a session or page view, up to max_links."""
+        if not e.trace_id or len(holder.links) >= self.cfg.max_links:
+            return
+        if holder.links:
+            holder.links.append((e.trace_id, e.span_id))
+        else:
+            holder.links = [(e.trace_id, e.span_id)]
 
     def _end(self, s: Session, reason: str, now: float) -> list[Output]:
         out: list[Output] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..config import DetectConfig, ErrorsConfig
@@ -17,7 +17,7 @@ from ..sessionize import Happened, Late, Output, Page, PageEnded, PageStarted, S
 from .clicks import dead_clicks, error_clicks, rage_clicks
 from .episodes import Episode, Signal
 from .errors import ErrorBook
-from .journeys import FunnelMatcher, Visit, confusion_loops, quick_backs
+from .journeys import FunnelMatcher, confusion_loops, quick_backs
 from .pages import dead_scroll, excessive_scrolls, form_abandonments, forms_started
 
 __all__ = ["DetectStage", "Found", "FormStarted", "StepReached", "Converted", "DroppedOff", "Summary", "ErrorGroupHit",
@@ -104,27 +104,50 @@ class ImpactUpdate:
 DetectOutput = Found | FormStarted | StepReached | Converted | DroppedOff | Summary | ErrorGroupHit | ImpactUpdate
 
 
-@dataclass
 class _State:
-    session: Session
-    emitted: set = field(default_factory=set)
-    per_page: Counter = field(default_factory=Counter)
-    friction: Counter = field(default_factory=Counter)
-    visits: list[Visit] = field(default_factory=list)
-    furthest: dict[str, int] = field(default_factory=dict)
-    entered_ns: dict[str, int] = field(default_factory=dict)
-    converted: set[str] = field(default_factory=set)  # funnels completed
-    groups: dict[str, dict[str, int]] = field(default_factory=dict)  # error group → funnel step at its first occurrence
-    forms: set = field(default_factory=set)
-    decided: set = field(default_factory=set)  # page indexes evaluated after they ended: nothing new can come of them
-    had_error: bool = False
-    unsettled: bool = False
+    """What detection remembers of one session. Most sessions never need most of it (one idle page view), so the
+    containers are created on first use: this is kept for every open session."""
+
+    __slots__ = ("session", "seen", "counts", "funnels", "groups", "had_error", "unsettled")
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.seen: set | None = None  # episode keys reported, pages decided, forms started, scroll summaries taken
+        self.counts: Counter | None = None  # episodes per (page, signal) and per signal
+        self.funnels: dict[str, list[int]] | None = None  # funnel → [furthest step, time entered]
+        self.groups: dict[str, dict[str, int]] | None = None  # error group → funnel step at its first occurrence
+        self.had_error = False
+        self.unsettled = False
+
+    def first(self, key) -> bool:
+        """True the first time ``key`` is seen."""
+        if self.seen is None:
+            self.seen = set()
+        elif key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    def count(self, key) -> int:
+        return self.counts[key] if self.counts is not None else 0
+
+    def add(self, key) -> None:
+        if self.counts is None:
+            self.counts = Counter()
+        self.counts[key] += 1
+
+    def furthest(self, funnel: str) -> int:
+        return self.funnels[funnel][0] if self.funnels and funnel in self.funnels else -1
+
+    def friction(self) -> dict[str, int]:
+        return {k[1]: v for k, v in (self.counts or {}).items() if k[0] == "signal"}
 
 
 class DetectStage:
     def __init__(self, cfg: DetectConfig, errors: ErrorsConfig):
         self.cfg = cfg
         self.funnels = [FunnelMatcher(f) for f in cfg.funnels]
+        self._step_names = {f.name: [s.name for s in f.steps] for f in cfg.funnels}
         self.errors = ErrorBook(errors.max_groups, errors.min_support, {f.name: [s.name for s in f.steps] for f in cfg.funnels})
         self._state: dict[str, _State] = {}
         self._scroll_baseline: dict[str, deque] = {}
@@ -136,7 +159,6 @@ class DetectStage:
         for o in outputs:
             if isinstance(o, PageStarted):
                 st = self._get(o.session)
-                st.visits.append((o.page.route, _path(o.page.url), o.page.start_ns))
                 self._journeys(st, out)
                 self._funnel(st, o.page.route, None, o.page.start_ns, out)
             elif isinstance(o, Happened) and o.page is not None:
@@ -179,10 +201,10 @@ class DetectStage:
         return statistics.median(samples) if samples and len(samples) >= BASELINE_MIN_SAMPLES else 0.0
 
     def _evaluate(self, st: _State, page: Page, out: list[DetectOutput], *, final: bool, quiet: bool = False) -> None:
-        if st.session.device == "bot" or page.index in st.decided:
+        if st.session.device == "bot" or (st.seen is not None and ("decided", page.index) in st.seen):
             return
         if final and page.end_ns is not None:
-            st.decided.add(page.index)
+            st.first(("decided", page.index))
         events = page.events
         ended = page.end_ns is not None
         later = [p.start_ns for p in st.session.pages if p.start_ns > page.start_ns]
@@ -193,46 +215,46 @@ class DetectStage:
         horizon = st.session.last_ns
         st.unsettled = False
         for ep in candidates:
-            if ep.key in st.emitted:
+            if st.seen is not None and ep.key in st.seen:
                 continue
             if not (final or quiet or ep.final_after_ns <= horizon):
                 st.unsettled = True
                 continue
-            st.emitted.add(ep.key)
+            st.first(ep.key)
             self._report(st, page, ep, out)
         for e in events:
             if e.kind is Kind.SCROLL and isinstance(e.detail, Scroll) and e.detail.direction_changes is not None \
-                    and ("scroll", e.time_ns) not in st.emitted:
-                st.emitted.add(("scroll", e.time_ns))
+                    and st.first(("scroll", e.time_ns)):
                 self._scroll_baseline.setdefault(page.route, deque(maxlen=500)).append(e.detail.direction_changes)
         for form, _ in forms_started(events):
-            if (page.index, form) not in st.forms:
-                st.forms.add((page.index, form))
+            if st.first(("form", page.index, form)):
                 out.append(FormStarted(st.session, page, form))
 
     def _report(self, st: _State, page: Page | None, ep: Episode, out: list[DetectOutput]) -> None:
         slot = (page.index if page is not None else -1, ep.signal)
-        if st.per_page[slot] >= self.cfg.max_episodes_per_page:
+        if st.count(slot) >= self.cfg.max_episodes_per_page:
             self.capped += 1
             return
-        st.per_page[slot] += 1
-        st.friction[ep.signal.value] += 1
+        st.add(slot)
+        st.add(("signal", ep.signal.value))
         out.append(Found(st.session, page, ep))
 
     def _journeys(self, st: _State, out: list[DetectOutput]) -> None:
         if st.session.device == "bot":
             return
-        for ep in quick_backs(st.visits, self.cfg) + confusion_loops(st.visits, self.cfg):
-            if ep.key not in st.emitted:
-                st.emitted.add(ep.key)
+        visits = [(p.route, _path(p.url), p.start_ns) for p in st.session.pages]
+        for ep in quick_backs(visits, self.cfg) + confusion_loops(visits, self.cfg):
+            if st.first(ep.key):
                 page = next((p for p in st.session.pages if p.start_ns == ep.start_ns), None)
                 self._report(st, page, ep, out)
 
     def _error(self, st: _State, page: Page, e, out: list[DetectOutput]) -> None:
         group = e.detail.group or ""
+        if st.groups is None:
+            st.groups = {}
         new = group not in st.groups
         if new:
-            st.groups[group] = {m.funnel.name: st.furthest.get(m.funnel.name, -1) for m in self.funnels}
+            st.groups[group] = {m.funnel.name: st.furthest(m.funnel.name) for m in self.funnels}
         self.errors.occurred(e, page.route, st.session.trace_id, page.span_id, new)
         if new:
             out.append(ErrorGroupHit(st.session, group))
@@ -240,30 +262,32 @@ class DetectStage:
     def _funnel(self, st: _State, route: str | None, event_name: str | None, time_ns: int, out: list[DetectOutput]) -> None:
         for m in self.funnels:
             name = m.funnel.name
-            before = st.furthest.get(name, -1)
+            before = st.furthest(name)
             after = m.advance(before, route, event_name)
             if after == before:
                 continue
-            st.furthest[name] = after
-            if after == 0:
-                st.entered_ns[name] = time_ns
+            if st.funnels is None:
+                st.funnels = {}
+            entered = st.funnels[name][1] if name in st.funnels else time_ns
+            st.funnels[name] = [after, entered]
             out.append(StepReached(st.session, name, after, m.funnel.steps[after].name, time_ns))
             if after == len(m.funnel.steps) - 1:
-                st.converted.add(name)
-                out.append(Converted(st.session, name, max(0.0, (time_ns - st.entered_ns.get(name, time_ns)) / 1e9)))
+                out.append(Converted(st.session, name, max(0.0, (time_ns - entered) / 1e9)))
 
     def _end(self, st: _State, reason: str, out: list[DetectOutput]) -> None:
         for page in st.session.pages:
             self._evaluate(st, page, out, final=True)
         # A shutdown is not the user leaving: counting drop-offs (or checkout impact) then would invent them.
         if reason != "shutdown":
-            touched = self.errors.session_ended(st.session.service_name, dict(st.furthest), st.converted, st.groups)
+            furthest = {name: f[0] for name, f in (st.funnels or {}).items()}
+            converted = {m.funnel.name for m in self.funnels if furthest.get(m.funnel.name, -1) == len(m.funnel.steps) - 1}
+            touched = self.errors.session_ended(st.session.service_name, furthest, converted, st.groups or {})
             for (service, group, funnel, k), ratio in self.errors.cells(touched):
                 out.append(ImpactUpdate(service, group, funnel, self.errors.funnel_steps[funnel][k], ratio))
             for m in self.funnels:
-                step = st.furthest.get(m.funnel.name, -1)
+                step = st.furthest(m.funnel.name)
                 if 0 <= step < len(m.funnel.steps) - 1:
                     out.append(DroppedOff(st.session, m.funnel.name, step, m.funnel.steps[step].name, st.had_error))
-        out.append(Summary(st.session, dict(st.friction),
-                           {m.funnel.name: m.funnel.steps[st.furthest[m.funnel.name]].name for m in self.funnels if m.funnel.name in st.furthest},
-                           bool(st.converted)))
+        reached = {m.funnel.name: st.furthest(m.funnel.name) for m in self.funnels}
+        out.append(Summary(st.session, st.friction(), {name: self._step_names[name][k] for name, k in reached.items() if k >= 0},
+                           any(k == len(self._step_names[name]) - 1 for name, k in reached.items())))
