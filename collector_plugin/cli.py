@@ -96,6 +96,12 @@ def cmd_errors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.cli import run_report
+
+    return run_report(args)
+
+
 def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
     print(f"{args.file}: valid")
@@ -146,6 +152,11 @@ def parser() -> argparse.ArgumentParser:
     errors.add_argument("--limit", type=int, default=20)
     errors.add_argument("--json", action="store_true")
     errors.set_defaults(func=cmd_errors)
+
+    report = sub.add_parser("report", help="behavioural anomaly report (Markdown, HTML, JSON) from the stored hourly aggregates")
+    from .report.cli import add_arguments as report_arguments
+    report_arguments(report)
+    report.set_defaults(func=cmd_report)
 
     config = sub.add_parser("config", help="configuration tools")
     csub = config.add_subparsers(dest="config_command", required=True)

@@ -216,6 +216,36 @@ class ErrorsConfig(_Section):
     sentry_max_events_per_group_per_minute: int = Field(10, ge=1, description="forwarding is sampled per group so a loop can't flood Sentry")
 
 
+class ReportConfig(_Section):
+    """Behavioural anomaly reports (docs/anomaly-reports.md): hourly aggregates in a store, windows compared per page and segment."""
+
+    enabled: bool = True
+    store_path: Path | None = Field(Path("~/.local/state/otel-friction/report.sqlite"),
+                                    description="SQLite file of hourly aggregates and click grids (kept across restarts); null = in memory only")
+    current_window_hours: int = Field(3, ge=1, le=24 * 7, description="the window being judged: the last N hours up to now")
+    baseline_days: int = Field(7, ge=1, le=60, description="baseline 'same_hours': the same hours on each of this many previous days")
+    baseline_mode: Literal["same_hours", "trailing"] = Field("same_hours", description="or 'trailing': the baseline_hours right before the current window")
+    baseline_hours: int = Field(7 * 24, ge=1, description="length of the trailing baseline (baseline_mode: trailing)")
+    min_page_sessions: int = Field(1500, ge=1, description="sessions on a page in the current window before it is judged at all")
+    min_segment_sessions: int = Field(5000, ge=1, description="sessions in a page's segment (in each window) before the segment is judged")
+    alpha: float = Field(0.01, gt=0, lt=1, description="false discovery rate (Benjamini-Hochberg q value) below which a delta is a finding")
+    correction: Literal["bh", "bonferroni"] = "bh"
+    min_lift: float = Field(1.25, ge=1, description="and the affected share must be at least this many times the baseline's")
+    max_findings_per_page: int = Field(5, ge=1, le=20)
+    custom_segments: list[str] = Field(default_factory=list, description="extra segment dimensions: names of session fields (e.g. service_version)")
+    flush_interval_seconds: float = Field(0.0, ge=0, description="aggregates are written in one transaction at most this often (0 = every tick)")
+    analysis_interval_seconds: float = Field(300.0, gt=0, description="how often the service recomputes rum_anomaly_score")
+    grid_columns: int = Field(48, ge=4, le=400, description="heatmap columns across the viewport width")
+    grid_row_px: int = Field(40, ge=4, description="heatmap row height in page pixels")
+    grid_max_rows: int = Field(150, ge=4, description="clicks deeper than rows x row_px go to the last row")
+    max_series: int = Field(500, gt=0, description="cap on rum_anomaly_score series (besides the global label caps)")
+
+    @field_validator("store_path", mode="before")
+    @classmethod
+    def _none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "memory") else value
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -234,6 +264,7 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = MetricsConfig()
     detect: DetectConfig = DetectConfig()
     errors: ErrorsConfig = ErrorsConfig()
+    report: ReportConfig = ReportConfig()
     log: LogConfig = LogConfig()
     default_service_name: str = "unknown_service"
 

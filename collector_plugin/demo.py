@@ -66,6 +66,9 @@ def run_demo(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     spans_file = overrides.get("export.file") or str(Path(tempfile.gettempdir()) / "otel-friction-demo" / "spans.jsonl")
     overrides["export.file"] = spans_file
+    report_store = Path(spans_file).parent / "report.sqlite"  # the demo's own, so it never mixes into a real store
+    report_store.unlink(missing_ok=True)
+    overrides.setdefault("report.store_path", str(report_store))
     if os.path.exists(spans_file):
         os.remove(spans_file)
     # Short timeouts so the demo's sessions end (and their root spans go out) within seconds.

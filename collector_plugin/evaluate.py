@@ -32,6 +32,8 @@ def run_corpus(sessions: int, seed: int, *, clean: bool = False, settings: Setti
                progress: Callable[[int, int], None] | None = None):
     """Feed the corpus through a pipeline with a simulated clock; returns (simulated sessions, exported spans, pipeline)."""
     settings = settings or load_settings()
+    # A scoring run must not add simulated traffic to the user's anomaly-report store.
+    settings = settings.model_copy(update={"report": settings.report.model_copy(update={"store_path": None})})
     sim = ShopSimulator(seed, start_ns=time.time_ns() - 3600 * 10**9, clean=clean)
     corpus = list(sim.sessions(sessions))
     now = [0.0]

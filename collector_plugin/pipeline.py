@@ -25,6 +25,7 @@ from .emit.spans import SpanBuilder, to_request
 from .ingest.classify import Classified, Limits, classify_logs, classify_spans
 from .ingest.decode import Format, Signal, decode, decompress
 from .normalize import Normalizer
+from .report import ReportAggregator
 from .sessionize import Late, Output, SessionEnded, SessionTable
 
 MAX_ERRORS_IN_MESSAGE = 5
@@ -53,6 +54,7 @@ class Pipeline:
         self.clock = clock
         self.limits = Limits(settings.server.max_attributes_per_record, settings.server.max_attribute_length)
         self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
+        self.report = ReportAggregator.from_settings(settings, clock=clock, registry=self.registry, budget=self.metrics._budget)
         self.restored_sessions = self.restore()
 
     # ------------------------------------------------------------------------------------------ ingest
@@ -128,6 +130,8 @@ class Pipeline:
         outputs = self._carry + self.sessions.tick(now, final=final)
         self._carry = []
         outputs += self.detect.run(outputs, now)
+        if self.report is not None:
+            self.report.observe(outputs, now)
         batch = MetricBatch()
         durations = increments(outputs, batch)
         self.metrics.apply(batch)

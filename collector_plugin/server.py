@@ -29,6 +29,7 @@ from .config import Settings
 from .emit.exporter import FileSpanExporter, OtlpHttpSpanExporter, SpanExporter
 from .emit.links import session_links
 from .emit.otlp_metrics import OtlpMetricsExporter
+from .report.http import add_routes as add_report_routes
 from .ingest.decode import PROTOBUF, RequestError, decode, media_format
 from .log import get_logger
 from .pipeline import IngestResult, Pipeline
@@ -105,6 +106,7 @@ class Service:
             app.router.add_get("/healthz", self._health)
             app.router.add_get("/readyz", self._health)
             app.router.add_get("/api/errors", self._errors)
+            add_report_routes(app, self)  # GET /report, /report/heatmaps/<name>.png
             self.addresses["metrics"] = await self._serve(app, s.metrics)
         if s.otlp_grpc:
             self._grpc = grpc.aio.server(options=[("grpc.max_receive_message_length", s.max_body_bytes)])

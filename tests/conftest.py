@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,11 +12,15 @@ from collector_plugin.config import load_settings  # noqa: E402
 from collector_plugin.emit.exporter import InMemorySpanExporter  # noqa: E402
 from collector_plugin.server import BackgroundService  # noqa: E402
 
+# Every service a test starts, in process or as a subprocess, keeps its anomaly-report store in memory, never in the
+# user's state directory; tests that need the SQLite store pass a path explicitly (flags beat the environment).
+os.environ["OTEL_FRICTION_REPORT__STORE_PATH"] = "none"
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 LOOPBACK = {"server.otlp_http": "127.0.0.1:0", "server.otlp_grpc": "127.0.0.1:0", "server.metrics": "127.0.0.1:0",
-            "export.flush_interval_seconds": 0.1}
+            "export.flush_interval_seconds": 0.1, "report.store_path": None}  # tests never write the user's report store
 
 
 def make_settings(**overrides):

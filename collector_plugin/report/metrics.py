@@ -1,0 +1,33 @@
+"""``rum_anomaly_score{service_name,page,kind,segment}``: −log10 q of the current findings, for a Grafana "Anomalies" panel."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+
+from ..emit.metrics import OTHER, Family
+
+ANOMALY_SCORE = Family("rum_anomaly_score", "Anomaly report findings: -log10 of the finding's q value (Benjamini-Hochberg), "
+                       "present while the finding is in the latest report.", ("service_name", "page", "kind", "segment"))
+
+
+class AnomalyGauge:
+    def __init__(self, registry, budget=None, max_series: int = 500):
+        self.gauge = Gauge(ANOMALY_SCORE.name, ANOMALY_SCORE.help, ANOMALY_SCORE.labels, registry=registry)
+        self.budget = budget  # the pipeline's LabelBudget: the same per-label caps and series budget as every rum_* metric
+        self.max_series = max_series
+        self._series: set[tuple[str, ...]] = set()
+
+    def set(self, report) -> None:
+        """Replace the gauge's series with the report's findings (findings that went away disappear)."""
+        self.gauge.clear()
+        values: dict[tuple[str, ...], float] = {}
+        for f in report.findings:
+            labels = (f.service, f.page, f.kind, f.segment)
+            if self.budget is not None:
+                labels = self.budget.fit(ANOMALY_SCORE, labels)
+            if labels not in self._series and len(self._series) >= self.max_series:
+                labels = (labels[0], OTHER, labels[2], OTHER)
+            self._series.add(labels)
+            values[labels] = max(values.get(labels, 0.0), f.score)
+        for labels, v in values.items():
+            self.gauge.labels(*labels).set(v)
