@@ -277,9 +277,11 @@ class SessionTable:
                 self._link(at, e)
                 return at
             nxt = s.pages[i + 1] if i + 1 < len(s.pages) else None
-            if nxt is not None and nxt.nav_type == "implicit" and nxt.route == e.route and not nxt.exported:
-                # An event that arrived first (an error before its page's load span) opened this page view: it is
-                # the same page, so it takes the real start instead of counting a second view.
+            same_load = nxt is not None and nxt.url == e.url and nxt.start_ns - e.time_ns < PAGE_VIEW_MERGE_NS
+            if nxt is not None and not nxt.exported and (same_load or (nxt.nav_type == "implicit" and nxt.route == e.route)):
+                # An event that arrived first opened this page view: an error before its page's load span, or another
+                # instrumentation's page view of the same load (document-load spans start at navigation, before the
+                # page's own scripts run). It is the same page, so it takes the earlier start instead of counting twice.
                 nxt.start_ns = s.page_starts[i + 1] = e.time_ns
                 nxt.nav_type = e.detail.nav_type if isinstance(e.detail, PageView) else nxt.nav_type
                 if at is not None and at.end_ns is not None and at.end_ns > e.time_ns:

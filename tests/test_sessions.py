@@ -206,3 +206,22 @@ def test_returning_visitor_from_previous_session_or_known_user():
     assert sample(p, "rum_sessions_started_total", visitor="new") == 1
     assert sample(p, "rum_sessions_started_total", visitor="returning") == 2
     assert "u-1" not in generate_latest(p.registry).decode()
+
+
+def test_a_document_load_arriving_after_the_pages_own_page_view_is_the_same_page_view():
+    p, clock, memory = pipeline()
+    # otel-friction.js reports the page view once its script runs; the document-load span (starting at navigation,
+    # earlier) comes in a later spans batch.
+    p.ingest_request("logs", logs_request([("browser.page_view", T0 + 300_000_000, {"session.id": "dl", "url.full": f"{URL}/shop"})]))
+    p.tick()
+    req = ExportTraceServiceRequest()
+    span = req.resource_spans.add().scope_spans.add().spans.add(trace_id=b"\x03" * 16, span_id=b"\x04" * 8, name="documentLoad",
+                                                                 start_time_unix_nano=T0, end_time_unix_nano=T0 + S)
+    for k, v in {"session.id": "dl", "url.full": f"{URL}/shop"}.items():
+        span.attributes.add(key=k).value.string_value = v
+    p.ingest_request("traces", req)
+    p.tick()
+    assert sample(p, "rum_page_views_total") == 1
+    p.shutdown()
+    (page,) = [s for _, s in memory.spans() if s.name.startswith("page_view")]
+    assert page.start_time_unix_nano == T0 and [l.span_id for l in page.links] == [b"\x04" * 8]
