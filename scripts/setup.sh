@@ -28,4 +28,21 @@ if [ "$what" = test ]; then
   else
     log "go not found: collector tests will be skipped (they fail in CI)"
   fi
+  # Real components the tests start (tests/monitoring, tests/e2e): Debian packages, installed only when missing
+  # (one apt-get update at most). promtool and amtool come with prometheus and prometheus-alertmanager.
+  missing_pkgs=""
+  [ -x /usr/bin/chromium ] || missing_pkgs="$missing_pkgs chromium"
+  [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing_pkgs="$missing_pkgs prometheus"
+  [ -x /usr/bin/prometheus-alertmanager ] && [ -x /usr/bin/amtool ] || missing_pkgs="$missing_pkgs prometheus-alertmanager"
+  if [ -n "$missing_pkgs" ]; then
+    log "installing Debian packages:$missing_pkgs"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq $missing_pkgs >/dev/null
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    log "bundling the e2e shop's SDKs (npm ci in tests/fixtures/sdk when stale, esbuild)"
+    .venv/bin/python examples/shop/build.py >/dev/null
+  else
+    log "npm not found: the e2e suite will be skipped (it fails in CI)"
+  fi
 fi
