@@ -102,6 +102,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run_report(args)
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from .monitoring.build import main as build_main
+
+    return build_main(args.root, args.check)
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from .monitoring.provision import main as provision_main
+
+    return provision_main(args)
+
+
 def cmd_config_validate(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
     print(f"{args.file}: valid")
@@ -157,6 +169,16 @@ def parser() -> argparse.ArgumentParser:
     from .report.cli import add_arguments as report_arguments
     report_arguments(report)
     report.set_defaults(func=cmd_report)
+
+    build = sub.add_parser("build", help="regenerate dashboards/*.json and alert_rules/**.yaml from collector_plugin/monitoring/")
+    build.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
+    build.add_argument("--root", type=Path, help="repository root to write into (default: this checkout)")
+    build.set_defaults(func=cmd_build)
+
+    provision = sub.add_parser("provision", help="create folders, upsert dashboards and alert rules, set folder permissions in Grafana")
+    from .monitoring.provision import add_arguments as provision_arguments
+    provision_arguments(provision)
+    provision.set_defaults(func=cmd_provision)
 
     config = sub.add_parser("config", help="configuration tools")
     csub = config.add_subparsers(dest="config_command", required=True)
