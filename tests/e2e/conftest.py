@@ -83,7 +83,7 @@ class Stack:
     """Handles to everything the single-replica stack runs."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after tests/e2e: a live sync Playwright would break later suites
 def stack(collector_bin, shop_bundles):
     cleanup = []
     s = Stack()
@@ -125,7 +125,7 @@ def stack(collector_bin, shop_bundles):
             print(s.collector.log())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after tests/e2e: a live sync Playwright would break later suites
 def browser(e2e_prereqs):
     from playwright.sync_api import sync_playwright
 
@@ -135,7 +135,7 @@ def browser(e2e_prereqs):
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down after tests/e2e: a live sync Playwright would break later suites
 def journeys(stack, browser):
     """The five scripted journeys through the single-replica stack (run once, asserted by several tests)."""
     return run_all(browser, stack.shop.url)
