@@ -63,6 +63,16 @@ def _second_half_and_end(addresses, sink):
     assert {attr(r, "session.id") for r in roots} == set(SESSIONS)
 
 
+def _restart_and_finish(cfg, sink: OtlpSink) -> None:
+    """A second process on the same checkpoint takes the sessions to their end."""
+    b, addresses = _start(cfg)
+    try:
+        _second_half_and_end(addresses, sink)
+    finally:
+        b.send_signal(signal.SIGTERM)
+        b.wait(timeout=30)
+
+
 def test_sigterm_checkpoints_and_the_next_process_continues_the_sessions(tmp_path):
     sink = OtlpSink()
     cfg = _config(tmp_path, sink)
@@ -73,12 +83,7 @@ def test_sigterm_checkpoints_and_the_next_process_continues_the_sessions(tmp_pat
         assert a.wait(timeout=30) == 0
         names = [s.name for s in sink.spans()]
         assert names.count("click") == len(SESSIONS) and "session" not in names  # interactions out, sessions still open
-        b, addresses = _start(cfg)
-        try:
-            _second_half_and_end(addresses, sink)
-        finally:
-            b.send_signal(signal.SIGTERM)
-            b.wait(timeout=30)
+        _restart_and_finish(cfg, sink)
     finally:
         sink.close()
 
@@ -93,11 +98,6 @@ def test_kill_9_mid_load_restores_from_the_last_checkpoint(tmp_path):
         wait_for(lambda: total(scrape(metrics), "otel_friction_checkpoint_sessions") == len(SESSIONS), what="a checkpoint with the sessions")
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=10)
-        b, addresses = _start(cfg)
-        try:
-            _second_half_and_end(addresses, sink)
-        finally:
-            b.send_signal(signal.SIGTERM)
-            b.wait(timeout=30)
+        _restart_and_finish(cfg, sink)
     finally:
         sink.close()
