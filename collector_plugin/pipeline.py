@@ -1,8 +1,9 @@
 """The pipeline: ingest → normalize → sessionize → (detect) → emit, on one thread that owns all state.
 
-``ingest`` runs per request and only buffers normalized events; ``tick`` runs every flush interval and does
-the per-session work, so metric updates and span exports are batched per interval, not per event.
-Transports (HTTP, gRPC) call these from a single worker thread; tests call them directly.
+``accept`` decodes and validates a request (any thread: the sender gets its answer from it); ``process`` runs
+per accepted request and only buffers normalized events; ``tick`` runs every flush interval and does the
+per-session work, so metric updates and span exports are batched per interval, not per event. Transports call
+``process`` and ``tick`` from a single worker thread; tests call ``ingest_*`` (both steps) directly.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import pickle
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry
 
@@ -24,6 +25,7 @@ from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
 from .ingest.classify import Classified, Limits, classify_logs, classify_spans
 from .ingest.decode import Format, Signal, decode, decompress
+from .ingest.validate import validate
 from .normalize import Normalizer
 from .report import ReportAggregator
 from .sessionize import Late, Output, SessionEnded, SessionTable
@@ -33,9 +35,19 @@ MAX_ERRORS_IN_MESSAGE = 5
 
 @dataclass(frozen=True)
 class IngestResult:
-    received: int
     rejected: int
     message: str  # for OTLP partial_success; empty when everything was usable
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A validated request, answered already and waiting for the pipeline thread."""
+
+    signal: Signal
+    request: Any
+    fmt: str  # the `format` label of the self-metrics
+    result: IngestResult
+    records: int  # valid records in the request
 
 
 class Pipeline:
@@ -58,23 +70,34 @@ class Pipeline:
         self.restored_sessions = self.restore()
 
     # ------------------------------------------------------------------------------------------ ingest
+    # Two steps, so a request is answered without waiting for the pipeline thread: ``accept`` (decode and
+    # validate; thread-safe, it touches no session state) decides the answer, ``process`` (classify, normalize,
+    # buffer) runs later on the pipeline thread. Transports bound the accepted-but-unprocessed requests.
 
-    def ingest_bytes(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> IngestResult:
+    def accept(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> Accepted:
         """Decode one OTLP/HTTP body. Raises RequestError when the whole request is unusable."""
-        started = time.perf_counter()
         raw = decompress(body, encoding, self.settings.server.max_body_bytes)
         decoded = decode(signal, raw, fmt)
-        result = self._ingest(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors)
-        self.selfm.batch_duration.labels(signal).observe(time.perf_counter() - started)
-        return result
+        return self.accept_request(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors,
+                                   raw if fmt == "protobuf" else None)
 
-    def ingest_request(self, signal: Signal, request, fmt: str = "otlp_grpc") -> IngestResult:
+    def accept_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc", rejected: int = 0,
+                       errors: list[str] | None = None, raw: bytes | None = None) -> Accepted:
+        """Validate a decoded request; ``raw``, its protobuf bytes if at hand, makes the session check cheaper."""
+        v = validate(signal, request, self.limits, raw)
+        rejected += v.rejected
+        errors = (errors or []) + v.errors
+        if rejected:
+            self.selfm.rejected.labels(signal, fmt, "invalid_record").inc(rejected)
+        message = self._message(rejected, errors, v.without_session)
+        # Parser messages can quote the offending value, which may be PII.
+        result = IngestResult(rejected, self.normalizer.masker.text(message) if message else "")
+        return Accepted(signal, request, fmt, result, v.records)
+
+    def process(self, accepted: Accepted) -> None:
+        """Classify, normalize and buffer an accepted request's records (on the pipeline thread)."""
         started = time.perf_counter()
-        result = self._ingest(signal, request, fmt, 0, [])
-        self.selfm.batch_duration.labels(signal).observe(time.perf_counter() - started)
-        return result
-
-    def _ingest(self, signal: Signal, request, fmt: str, rejected: int, errors: list[str]) -> IngestResult:
+        signal, request = accepted.signal, accepted.request
         default_service = self.settings.default_service_name
         if signal == "logs":
             c = classify_logs(request, default_service, self.limits)
@@ -86,13 +109,8 @@ class Pipeline:
             c.skipped["unsupported_signal"] = sum(
                 len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
                 for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
-        rejected += c.rejected
-        errors = errors + c.errors
-        usable = len(c.events)
-        received = rejected + usable + sum(c.dropped.values()) + sum(c.skipped.values())
-        self.selfm.received.labels(signal, fmt).inc(received)
-        if rejected:
-            self.selfm.rejected.labels(signal, fmt, "invalid_record").inc(rejected)
+        received = accepted.result.rejected + len(c.events) + sum(c.dropped.values()) + sum(c.skipped.values())
+        self.selfm.received.labels(signal, accepted.fmt).inc(received)
         for reason, n in c.dropped.items():
             self.selfm.dropped.labels(signal, reason).inc(n)
         for reason, n in c.skipped.items():
@@ -106,9 +124,18 @@ class Pipeline:
             self._carry.extend(add(normalize(event), now))
         for kind, n in kinds.items():
             self.selfm.events.labels(kind.value).inc(n)
-        message = self._message(rejected, errors, c.dropped.get("missing_session_id", 0))
-        # Parser messages can quote the offending value, which may be PII.
-        return IngestResult(received, rejected, self.normalizer.masker.text(message) if message else "")
+        self.selfm.batch_duration.labels(signal).observe(time.perf_counter() - started)
+
+    def ingest_bytes(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> IngestResult:
+        """accept + process at once: for tests, benchmarks and the demo, which own the pipeline thread."""
+        accepted = self.accept(signal, body, fmt, encoding)
+        self.process(accepted)
+        return accepted.result
+
+    def ingest_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc") -> IngestResult:
+        accepted = self.accept_request(signal, request, fmt)
+        self.process(accepted)
+        return accepted.result
 
     @staticmethod
     def _message(rejected: int, errors: list[str], no_session: int) -> str:
@@ -163,16 +190,19 @@ class Pipeline:
         limit = self.settings.export.max_spans_per_request
         for key, spans in grouped.items():
             for i in range(0, len(spans), limit):
-                request = to_request({key: spans[i:i + limit]})
+                chunk = spans[i:i + limit]
+                body = to_request(key, chunk)
                 for exporter in self.exporters:
-                    exporter.export(request)
+                    exporter.export(body, len(chunk))
 
     # ------------------------------------------------------------------------------------ checkpoints
 
-    CHECKPOINT_VERSION = 1
+    CHECKPOINT_VERSION = 2  # 2: + what the report aggregator already counted of each open session
 
     def checkpoint(self) -> None:
-        """Write open sessions (and what detection remembers of them) atomically; the clock is wall time so it carries over.
+        """Write open sessions (and what detection and the report aggregator remember of them) atomically; the clock
+        is wall time so it carries over. The report aggregates are flushed first, so the store holds every count the
+        checkpoint marks as done.
 
         The file is a pickle of the service's own objects: keep it where only the service can write.
         """
@@ -181,7 +211,8 @@ class Pipeline:
             return
         state = {"version": self.CHECKPOINT_VERSION, "written_at": self.clock(), "carry": self._carry,
                  "sessions": (self.sessions.sessions, self.sessions.closed, self.sessions.known_users),
-                 "detect": (self.detect._state, self.detect._scroll_baseline, self.detect.errors)}
+                 "detect": (self.detect._state, self.detect._scroll_baseline, self.detect.errors),
+                 "report": self.report.checkpoint_state() if self.report is not None else None}
         tmp = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
@@ -198,12 +229,15 @@ class Pipeline:
             return 0
         with open(path, "rb") as fh:
             state = pickle.load(fh)
-        if state.get("version") != self.CHECKPOINT_VERSION:
+        # Version 1 lacks only the report state: its sessions continue, and may be counted again in the report aggregates.
+        if state.get("version") not in (1, self.CHECKPOINT_VERSION):
             raise RuntimeError(f"checkpoint {path} has version {state.get('version')}, expected {self.CHECKPOINT_VERSION}")
         self._carry = state["carry"]
         self.sessions.sessions, self.sessions.closed, self.sessions.known_users = state["sessions"]
         self.sessions.dirty = {sid: None for sid, s in self.sessions.sessions.items() if s.pending}
         self.detect._state, self.detect._scroll_baseline, self.detect.errors = state["detect"]
+        if self.report is not None:
+            self.report.restore_state(state.get("report"))
         self.selfm.sessions_active.set(len(self.sessions))
         return len(self.sessions)
 

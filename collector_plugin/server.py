@@ -1,14 +1,17 @@
 """The running service: OTLP/HTTP and OTLP/gRPC receivers, the /metrics endpoint, and the flush ticker.
 
-All pipeline work runs on one worker thread, so pipeline state needs no locks. The number of requests waiting
-for that thread is the backpressure signal: past ``max_pending_requests`` the service answers 429 (HTTP) or
-UNAVAILABLE with RetryInfo (gRPC), and the collector's retry + sending queue keep the data until it can take it.
-An answered 200 means the records were decoded and buffered in their sessions.
+A request is decoded and validated off the pipeline thread and answered at once (the answer doesn't wait behind
+a tick); its records are then processed on one worker thread, so pipeline state needs no locks. The number of
+accepted requests not yet processed is the backpressure signal: past ``max_pending_requests`` the service answers
+429 (HTTP) or UNAVAILABLE with RetryInfo (gRPC), and the collector's retry + sending queue keep the data until it
+can take it. An answered 200 means the records were decoded, validated and queued in memory (bounded by that
+limit; a checkpoint covers sessions, not this queue).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import signal
 import ssl
@@ -32,7 +35,7 @@ from .emit.otlp_metrics import OtlpMetricsExporter
 from .report.http import add_routes as add_report_routes
 from .ingest.decode import PROTOBUF, RequestError, decode, media_format
 from .log import get_logger
-from .pipeline import IngestResult, Pipeline
+from .pipeline import Accepted, IngestResult, Pipeline
 
 log = get_logger("server")
 
@@ -186,12 +189,20 @@ class Service:
         while True:
             await asyncio.sleep(interval)
             try:
-                await loop.run_in_executor(self.worker, self.pipeline.tick)
+                await loop.run_in_executor(self.worker, self._tick)
                 if self.settings.sessions.checkpoint_path is not None and loop.time() - last_checkpoint >= every:
                     last_checkpoint = loop.time()
                     await loop.run_in_executor(self.worker, self.pipeline.checkpoint)
             except Exception:  # a bug in one tick must not stop sessions from ever ending
                 log.exception("tick failed")
+
+    def _tick(self) -> None:
+        self.pipeline.tick()
+        # Open sessions are many long-lived objects without reference cycles (tests/test_gc.py). A full collection
+        # would walk them all holding the GIL: 100+ ms with a few thousand sessions, every request waiting behind
+        # it. What survived a tick goes to the permanent generation instead, so collections walk only what is new;
+        # the frozen objects are still freed by reference counting when their session ends.
+        gc.freeze()
 
     # ----------------------------------------------------------------------------------------- HTTP
 
@@ -235,15 +246,17 @@ class Service:
                 return self._http_error(err, fmt, headers, signal_name, count=False)
             self.pending += 1
             try:
-                result = await asyncio.get_running_loop().run_in_executor(
-                    self.worker, self.pipeline.ingest_bytes, signal_name, body, fmt, request.headers.get("Content-Encoding"))
+                # On the event loop itself: a few ms, and every hop to another thread would wait for the GIL.
+                accepted = self.pipeline.accept(signal_name, body, fmt, request.headers.get("Content-Encoding"))
             except RequestError as err:
+                self.pending -= 1
                 return self._http_error(err, fmt, headers, signal_name)
             except Exception as exc:  # a bug must cost one request, not the service; 500 is not retried
+                self.pending -= 1
                 log.exception("request failed", extra={"signal": signal_name})
                 return self._http_error(RequestError(500, f"internal error: {type(exc).__name__}", "internal_error"), fmt, headers, signal_name)
-            finally:
-                self.pending -= 1
+            self._enqueue(accepted)
+            result = accepted.result
             payload, ctype = _encode(_response(signal_name, result), fmt)
             return web.Response(body=payload, content_type=ctype, headers=headers)
 
@@ -295,16 +308,18 @@ class Service:
                                         trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
                 self.pending += 1
                 try:
-                    result = await asyncio.get_running_loop().run_in_executor(self.worker, self._grpc_ingest, signal_name, body)
+                    accepted = self._grpc_accept(signal_name, body)  # on the event loop, as for HTTP
                 except RequestError as err:
+                    self.pending -= 1
                     self.pipeline.selfm.requests_rejected.labels("grpc", err.reason).inc()
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.pipeline.normalizer.masker.text(str(err)))
                 except Exception as exc:  # a bug must cost one request, not the service
+                    self.pending -= 1
                     log.exception("request failed", extra={"signal": signal_name})
                     self.pipeline.selfm.requests_rejected.labels("grpc", "internal_error").inc()
                     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
-                finally:
-                    self.pending -= 1
+                self._enqueue(accepted)
+                result = accepted.result
                 return _response(signal_name, result)
 
             return grpc.unary_unary_rpc_method_handler(export, request_deserializer=None,
@@ -316,10 +331,27 @@ class Service:
             "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export": method("metrics"),
         })
 
-    def _grpc_ingest(self, signal_name: str, body: bytes) -> IngestResult:
-        # Decoded here, on the worker, so a malformed message gets INVALID_ARGUMENT with a reason.
-        decoded = decode(signal_name, body, "protobuf")
-        return self.pipeline.ingest_request(signal_name, decoded.request)
+    def _grpc_accept(self, signal_name: str, body: bytes) -> Accepted:
+        # Decoded here, not by grpc, so a malformed message gets INVALID_ARGUMENT with a reason.
+        return self.pipeline.accept_request(signal_name, decode(signal_name, body, "protobuf").request, raw=body)
+
+    def _enqueue(self, accepted: Accepted) -> None:
+        """Hand an answered request to the pipeline thread; it stays counted in ``pending`` until processed."""
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            try:
+                self.pipeline.process(accepted)
+            except Exception:  # a bug must cost one request, not the service
+                log.exception("processing an accepted request failed", extra={"signal": accepted.signal})
+                self.pipeline.selfm.dropped.labels(accepted.signal, "internal_error").inc(accepted.records)
+            finally:
+                loop.call_soon_threadsafe(self._processed)
+
+        self.worker.submit(run)
+
+    def _processed(self) -> None:
+        self.pending -= 1
 
 
 class _Generic(grpc.GenericRpcHandler):

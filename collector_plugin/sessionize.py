@@ -13,6 +13,7 @@ import random
 from bisect import bisect_right, insort
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .config import SessionConfig
 from .events import Event, Kind, PageView, Source
@@ -28,6 +29,11 @@ def _time(e: Event) -> int:
     return e.time_ns
 
 
+def _start(p: "Page") -> int:
+    return p.start_ns
+
+
+@lru_cache(maxsize=4096)  # a tick's outputs come a session at a time; the ids are asked for once per span and metric
 def session_trace_ids(session_id: str) -> tuple[bytes, bytes]:
     """Trace id and root span id derived from the session id, so replicas and restarts agree."""
     digest = hashlib.blake2b(session_id.encode("utf-8", "surrogatepass"), digest_size=24, person=b"otel-friction").digest()
@@ -50,17 +56,17 @@ class Page:
     clicks: int = 0
     errors: int = 0
     network: int = 0
-    events: list[Event] = field(default_factory=list)  # in time order; detectors read them, some become span events
+    events: list[Event] | tuple = ()  # in time order; detectors read them, some become span events (a list once used)
     links: list[tuple[bytes, bytes]] | tuple = ()  # a list once there is one (most pages have none)
     exported: bool = False
 
 
 @dataclass(slots=True, eq=False)
 class Session:
+    """One open browser session. Kept for every active session, so nothing derivable is stored (ids, page starts)."""
+
     id: str
     service_name: str
-    trace_id: bytes
-    root_span_id: bytes
     created: float  # service clock
     last_seen: float  # service clock: last arrival
     service_version: str | None = None
@@ -72,8 +78,7 @@ class Session:
     landing_url: str | None = None
     user_agent: str | None = None
     announced: bool = False
-    pages: list[Page] = field(default_factory=list)
-    page_starts: list[int] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)  # in start order
     page_views: int = 0
     clicks: int = 0
     errors: int = 0
@@ -81,6 +86,14 @@ class Session:
     pending: list[Event] | tuple = ()
     user_id: str | None = None
     friction_js: bool = False  # the browser runs otel-friction.js, which reports every click itself
+
+    @property
+    def trace_id(self) -> bytes:
+        return session_trace_ids(self.id)[0]
+
+    @property
+    def root_span_id(self) -> bytes:
+        return session_trace_ids(self.id)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +177,7 @@ class SessionTable:
                 _, victim = self.sessions.popitem(last=False)
                 self.evicted += 1
                 out.extend(self._end(victim, "evicted", now))
-            trace_id, root = session_trace_ids(sid)
-            session = Session(id=sid, service_name=event.service_name, trace_id=trace_id, root_span_id=root,
-                              created=now, last_seen=now, service_version=event.service_version)
+            session = Session(id=sid, service_name=event.service_name, created=now, last_seen=now, service_version=event.service_version)
             self.sessions[sid] = session
         else:
             self.sessions.move_to_end(sid)
@@ -255,8 +266,10 @@ class SessionTable:
                     page.errors += 1
                 elif e.kind is Kind.NETWORK:
                     page.network += 1
-                if len(page.events) < MAX_PAGE_EVENTS:
-                    if page.events and e.time_ns < page.events[-1].time_ns:
+                if not page.events:
+                    page.events = [e]
+                elif len(page.events) < MAX_PAGE_EVENTS:
+                    if e.time_ns < page.events[-1].time_ns:
                         insort(page.events, e, key=_time)  # a late arrival from an earlier tick
                     else:
                         page.events.append(e)
@@ -270,7 +283,7 @@ class SessionTable:
 
     def _page_for(self, s: Session, e: Event, out: list[Output]) -> Page | None:
         """The page view an event belongs to; starts a new one for page views and for events on a new route."""
-        i = bisect_right(s.page_starts, e.time_ns) - 1
+        i = bisect_right(s.pages, e.time_ns, key=_start) - 1
         at = s.pages[i] if i >= 0 else None
         if e.kind is Kind.PAGE_VIEW:
             if at is not None and at.url == e.url and e.time_ns - at.start_ns < PAGE_VIEW_MERGE_NS:
@@ -282,7 +295,7 @@ class SessionTable:
                 # An event that arrived first opened this page view: an error before its page's load span, or another
                 # instrumentation's page view of the same load (document-load spans start at navigation, before the
                 # page's own scripts run). It is the same page, so it takes the earlier start instead of counting twice.
-                nxt.start_ns = s.page_starts[i + 1] = e.time_ns
+                nxt.start_ns = e.time_ns
                 nxt.nav_type = e.detail.nav_type if isinstance(e.detail, PageView) else nxt.nav_type
                 if at is not None and at.end_ns is not None and at.end_ns > e.time_ns:
                     at.end_ns = e.time_ns
@@ -307,7 +320,6 @@ class SessionTable:
             self._link(page, e)
         s.page_views += 1
         s.pages.insert(pos, page)
-        s.page_starts.insert(pos, e.time_ns)
         if pos > 0 and s.pages[pos - 1].end_ns is None:
             prev = s.pages[pos - 1]
             prev.end_ns = e.time_ns
@@ -319,7 +331,6 @@ class SessionTable:
             out.append(PageEnded(s, page))
         if len(s.pages) > self.cfg.max_page_views:
             s.pages.pop(0)
-            s.page_starts.pop(0)
         return page
 
     def _link(self, holder: Session | Page, e: Event) -> None:

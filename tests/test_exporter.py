@@ -12,12 +12,12 @@ from otlp_sink import OtlpSink
 from support import wait_for
 
 
-def _request(n: int) -> ExportTraceServiceRequest:
+def _request(n: int) -> tuple[bytes, int]:
     req = ExportTraceServiceRequest()
     spans = req.resource_spans.add().scope_spans.add().spans
     for i in range(n):
         spans.add(trace_id=b"\x01" * 16, span_id=i.to_bytes(8, "big"), name="click")
-    return req
+    return req.SerializeToString(), n
 
 
 def _value(registry, name, **labels):
@@ -35,7 +35,7 @@ def test_retries_retryable_statuses_honouring_retry_after_then_delivers(sink):
     registry = CollectorRegistry()
     sink.script = [(503, {"Retry-After": "0"}), (429, {"Retry-After": "0"}), (502, {})]
     exporter = OtlpHttpSpanExporter(sink.url, SelfMetrics(registry))
-    exporter.export(_request(3))
+    exporter.export(*_request(3))
     wait_for(lambda: len(sink.spans()) == 3, timeout=15, what="delivery after retries")
     exporter.shutdown(5)
     assert sink.attempts == 4
@@ -49,8 +49,8 @@ def test_permanent_errors_drop_and_count(sink):
     registry = CollectorRegistry()
     sink.script = [(400, {})]
     exporter = OtlpHttpSpanExporter(sink.url, SelfMetrics(registry))
-    exporter.export(_request(2))
-    exporter.export(_request(1))
+    exporter.export(*_request(2))
+    exporter.export(*_request(1))
     wait_for(lambda: len(sink.spans()) == 1, what="the second request")
     exporter.shutdown(5)
     assert _value(registry, "otel_friction_spans_dropped_total", reason="rejected") == 2
@@ -61,7 +61,7 @@ def test_full_queue_drops_new_spans_and_counts_them():
     # Nothing listens on this port: every send fails and the queue fills.
     exporter = OtlpHttpSpanExporter("http://127.0.0.1:9", SelfMetrics(registry), max_queue_spans=5, timeout=1)
     for _ in range(4):
-        exporter.export(_request(2))
+        exporter.export(*_request(2))
     assert _value(registry, "otel_friction_spans_dropped_total", reason="queue_full") == 4
     assert _value(registry, "otel_friction_export_queue_spans") == 4
     exporter.shutdown(0.5)

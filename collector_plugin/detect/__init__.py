@@ -106,7 +106,7 @@ DetectOutput = Found | FormStarted | StepReached | Converted | DroppedOff | Summ
 
 class _State:
     """What detection remembers of one session. Most sessions never need most of it (one idle page view), so the
-    containers are created on first use: this is kept for every open session."""
+    containers are created on first use, and the state itself is only kept once it holds something."""
 
     __slots__ = ("session", "seen", "counts", "funnels", "groups", "had_error", "unsettled")
 
@@ -118,6 +118,10 @@ class _State:
         self.groups: dict[str, dict[str, int]] | None = None  # error group → funnel step at its first occurrence
         self.had_error = False
         self.unsettled = False
+
+    def empty(self) -> bool:
+        return (self.seen is None and self.counts is None and self.funnels is None and self.groups is None
+                and not self.had_error and not self.unsettled)
 
     def first(self, key) -> bool:
         """True the first time ``key`` is seen."""
@@ -156,13 +160,15 @@ class DetectStage:
     def run(self, outputs: list[Output], now: float) -> list[DetectOutput]:
         out: list[DetectOutput] = []
         touched: dict[int, tuple[_State, Page]] = {}
+        ended: set[str] = set()
+        fresh: dict[str, _State] = {}  # states of this run not stored (yet): one instance per session within a run
         for o in outputs:
             if isinstance(o, PageStarted):
-                st = self._get(o.session)
+                st = self._get(o.session, fresh)
                 self._journeys(st, out)
                 self._funnel(st, o.page.route, None, o.page.start_ns, out)
             elif isinstance(o, Happened) and o.page is not None:
-                st = self._get(o.session)
+                st = self._get(o.session, fresh)
                 touched[id(o.page)] = (st, o.page)
                 if o.event.kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
                     st.had_error = True
@@ -170,17 +176,21 @@ class DetectStage:
                 elif o.event.kind is Kind.USER_ACTION and isinstance(o.event.detail, Named):
                     self._funnel(st, None, o.event.detail.name, o.event.time_ns, out)
             elif isinstance(o, PageEnded):
-                st = self._get(o.session)
+                st = self._get(o.session, fresh)
                 touched.pop(id(o.page), None)
                 self._evaluate(st, o.page, out, final=True)
             elif isinstance(o, SessionEnded):
-                st = self._state.pop(o.session.id, None) or _State(o.session)
+                st = self._state.pop(o.session.id, None) or fresh.pop(o.session.id, None) or _State(o.session)
+                ended.add(o.session.id)
                 self._end(st, o.reason, out)
             elif isinstance(o, Late) and o.event.kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
                 self.errors.occurred(o.event, o.event.route or "unknown", o.closed.trace_id, o.closed.root_span_id, False)
         for st, page in touched.values():
-            if st.session.id in self._state:
+            if st.session.id not in ended:
                 self._evaluate(st, page, out, final=False)
+        for sid, st in fresh.items():
+            if not st.empty():
+                self._state[sid] = st
         for st in list(self._state.values()):
             if st.unsettled and now - st.session.last_seen >= self.cfg.settle_seconds:
                 for page in st.session.pages:
@@ -188,10 +198,10 @@ class DetectStage:
                         self._evaluate(st, page, out, final=False, quiet=True)
         return out
 
-    def _get(self, session: Session) -> _State:
-        st = self._state.get(session.id)
+    def _get(self, session: Session, fresh: dict[str, _State]) -> _State:
+        st = self._state.get(session.id) or fresh.get(session.id)
         if st is None:
-            st = self._state[session.id] = _State(session)
+            st = fresh[session.id] = _State(session)
         return st
 
     # ---------------------------------------------------------------------------------- detectors

@@ -1,4 +1,5 @@
-"""Span destinations. All share one interface: ``export(request)`` must not block the pipeline for long,
+"""Span destinations. All share one interface: ``export(body, spans)`` takes an encoded
+ExportTraceServiceRequest holding ``spans`` spans and must not block the pipeline for long;
 ``shutdown(timeout)`` delivers what is pending. The in-memory one is the test double.
 """
 
@@ -25,13 +26,10 @@ RETRYABLE = {429, 502, 503, 504}
 class SpanExporter(Protocol):
     name: str
 
-    def export(self, request: ExportTraceServiceRequest) -> None: ...
+    def export(self, body: bytes, spans: int) -> None: ...
 
     def shutdown(self, timeout: float) -> None: ...
 
-
-def span_count(request: ExportTraceServiceRequest) -> int:
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
 
 
 class InMemorySpanExporter:
@@ -41,7 +39,8 @@ class InMemorySpanExporter:
         self.requests: list[ExportTraceServiceRequest] = []
         self._lock = threading.Lock()
 
-    def export(self, request: ExportTraceServiceRequest) -> None:
+    def export(self, body: bytes, spans: int) -> None:
+        request = ExportTraceServiceRequest.FromString(body)  # decoded by the official classes: checks the encoding
         with self._lock:
             self.requests.append(request)
 
@@ -89,10 +88,10 @@ class FileSpanExporter:
         self._fh = self.path.open("a", encoding="utf-8")
         self._selfm = selfm
 
-    def export(self, request: ExportTraceServiceRequest) -> None:
-        self._fh.write(json.dumps(otlp_json(request), separators=(",", ":")) + "\n")
+    def export(self, body: bytes, spans: int) -> None:
+        self._fh.write(json.dumps(otlp_json(ExportTraceServiceRequest.FromString(body)), separators=(",", ":")) + "\n")
         self._fh.flush()
-        self._selfm.spans_exported.labels(self.name).inc(span_count(request))
+        self._selfm.spans_exported.labels(self.name).inc(spans)
 
     def shutdown(self, timeout: float) -> None:
         self._fh.close()
@@ -135,13 +134,13 @@ class OtlpHttpSpanExporter:
         self._thread = threading.Thread(target=self._run, name="otel-friction-export", daemon=True)
         self._thread.start()
 
-    def export(self, request: ExportTraceServiceRequest) -> None:
-        n = span_count(request)
+    def export(self, body: bytes, spans: int) -> None:
+        n = spans
         with self._cond:
             if self._closing or self._queued_spans + n > self._max_queue:
                 self._selfm.spans_dropped.labels(self.name, "shutdown" if self._closing else "queue_full").inc(n)
                 return
-            self._queue.append((request.SerializeToString(), n))
+            self._queue.append((body, n))
             self._queued_spans += n
             self._selfm.export_queue.labels(self.name).set(self._queued_spans)
             self._cond.notify()

@@ -1,7 +1,8 @@
 """The one classifier: every OTLP record becomes an event of a known kind, or is counted with a reason.
 
 Senders disagree on names (OTel JS logs, OTel JS spans, Faro, this project's instrumentation); this is the
-only module that knows their vocabularies. It reads only the attributes a kind needs.
+only module that knows their vocabularies. It reads only the attributes a kind needs. Its input has passed
+``validate`` (ids and attribute counts), so every record here is usable or counted as dropped/skipped.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ DOCLOAD_SCOPE = "@opentelemetry/instrumentation-document-load"
 @dataclass
 class Classified:
     events: list[Event] = field(default_factory=list)
-    rejected: int = 0  # invalid records, reported to the sender through partial_success
-    errors: list[str] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)  # valid records we can't use, by reason
     skipped: Counter = field(default_factory=Counter)  # valid records with no behavioural meaning, by reason
 
@@ -60,21 +59,51 @@ def _value(av: Any, limits: Limits, depth: int = 0) -> Any:
     return value
 
 
-class _Attrs:
-    """Lazy view over a KeyValue list: values are converted only when a classifier asks for them."""
+# Every attribute key any classifier below reads: records are scanned once and only these are converted.
+KNOWN_KEYS = frozenset({
+    "service.name", "service.version", SESSION_ID, "session.previous_id", "session.attributes", "event.name",
+    "event.attributes", "event_type", "user_agent.original", "http.user_agent", "user.id", "enduser.id",
+    "browser.mobile", "browser.screen_width", "browser.screen_height", "browser.viewport.width", "browser.viewport.height",
+    "url.full", "http.url", "page.url", "page.id", "browser.page.x", "browser.page.y", "browser.tag_name",
+    "browser.css_selector", "browser.element.text", "browser.element.interactive", "browser.element.fixed",
+    "browser.element.ignore", "browser.click.reaction", "browser.click.reaction_ms", "browser.click.pointer_type",
+    "browser.click.detail", "browser.form.id", "browser.form.field.name", "browser.form.field.type",
+    "browser.form.field.duration_ms", "browser.form.field.changed", "browser.form.field.validation",
+    "browser.page_view.type", "browser.document.referrer", "browser.navigation.type", "browser.navigation.hash_change",
+    "browser.scroll.max_depth", "browser.scroll.distance_px", "browser.scroll.direction_changes", "browser.document.height",
+    "exception.type", "exception.message", "exception.stacktrace", "exception.unhandled_rejection", "faro.error.stacktrace",
+    "browser.web_vital.name", "browser.web_vital.value", "measurement.type", "measurement.name", "measurement.value",
+    "http.request.method", "http.method", "http.response.status_code", "http.status_code", "target_element", "target_xpath",
+})
 
-    __slots__ = ("_raw", "_limits")
+
+class _Attrs:
+    """The known attributes of one record, read in one pass (upb makes every field access a Python call, so
+    each record's attribute list is walked once rather than once per lookup)."""
+
+    __slots__ = ("_v",)
 
     def __init__(self, kvs: Any, limits: Limits):
-        self._raw = {kv.key: kv.value for kv in kvs}
-        self._limits = limits
+        values = {}
+        for kv in kvs:
+            key = kv.key
+            if key in KNOWN_KEYS:
+                v = kv.value
+                which = v.WhichOneof("value")
+                if which == "string_value":  # the common case, inlined
+                    text = v.string_value
+                    values[key] = text if len(text) <= limits.max_length else text[:limits.max_length]
+                else:
+                    values[key] = _value(v, limits)
+        self._v = values
 
     def __contains__(self, key: str) -> bool:
-        return key in self._raw
+        assert key in KNOWN_KEYS, key  # a key missing from KNOWN_KEYS would read as absent
+        return key in self._v
 
     def get(self, key: str) -> Any:
-        av = self._raw.get(key)
-        return None if av is None else _value(av, self._limits)
+        assert key in KNOWN_KEYS, key
+        return self._v.get(key)
 
     def str(self, *keys: str) -> str | None:
         for key in keys:
@@ -115,18 +144,6 @@ class _Attrs:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         return None
-
-
-def _invalid(record: Any, limits: Limits, *, ids_required: bool) -> str | None:
-    """Why one log record or span can't be used (it is then rejected through partial_success), or None."""
-    trace_ok = len(record.trace_id) == 16 or (not ids_required and not record.trace_id)
-    span_ok = len(record.span_id) == 8 or (not ids_required and not record.span_id)
-    parent_ok = len(getattr(record, "parent_span_id", b"")) in (0, 8)
-    if not (trace_ok and span_ok and parent_ok):
-        return "trace_id must be 16 bytes, span_id and parent_span_id 8 bytes" + ("" if ids_required else " (or empty)")
-    if len(record.attributes) > limits.max_attributes:
-        return f"{len(record.attributes)} attributes, the limit is {limits.max_attributes}"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,12 +270,7 @@ def classify_logs(request: Any, default_service: str, limits: Limits = Limits(),
         res = _resource(rl.resource, default_service, limits)
         for sl in rl.scope_logs:
             scope = sl.scope.name
-            for i, rec in enumerate(sl.log_records):
-                problem = _invalid(rec, limits, ids_required=False)
-                if problem:
-                    out.rejected += 1
-                    out.errors.append(f"log record {i} of scope {scope!r}: {problem}")
-                    continue
+            for rec in sl.log_records:
                 a = _Attrs(rec.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
                 name = rec.event_name or a.str("event.name") or ""
@@ -313,12 +325,7 @@ def classify_spans(request: Any, default_service: str, limits: Limits = Limits()
                     children[span.parent_span_id] += 1
         for ss in rs.scope_spans:
             scope = ss.scope.name
-            for i, span in enumerate(ss.spans):
-                problem = _invalid(span, limits, ids_required=True)
-                if problem:
-                    out.rejected += 1
-                    out.errors.append(f"span {i} of scope {scope!r}: {problem}")
-                    continue
+            for span in ss.spans:
                 a = _Attrs(span.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
                 if not session_id:

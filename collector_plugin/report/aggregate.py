@@ -3,11 +3,14 @@
 Units: a *session on a page* (counted once per session and route) and a *session affected* by a kind on a page
 (once per session, route and kind), so the report can test proportions. Everything goes to the hour the session
 started (event time) with the session's segments, so ``affected <= sessions`` in every bucket. Only open
-sessions are remembered (the routes and kinds already counted), dropped when the session ends.
+sessions are remembered (the routes and kinds already counted), dropped when the session ends, and carried in the
+pipeline's checkpoint (``checkpoint_state``) so a session continued after a restart is not counted again.
+Hourly rows older than ``report.retention_days`` are pruned at most once an hour, when the aggregator flushes.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Callable
@@ -20,6 +23,7 @@ from ..sessionize import Happened, PageStarted, Session, SessionEnded
 from .store import Batch, ReportStore, open_store
 
 HOUR_NS = 3_600_000_000_000
+PRUNE_EVERY_SECONDS = 3600.0  # rows are hourly: pruning more often would find nothing new
 KINDS = ("rage_click", "dead_click", "dead_scroll", "quick_back", "form_abandonment", "checkout_dropoff", "error_spike")
 SIGNAL_KIND = {Signal.RAGE_CLICK: "rage_click", Signal.DEAD_CLICK: "dead_click", Signal.DEAD_SCROLL: "dead_scroll",
                Signal.QUICK_BACK: "quick_back", Signal.CONFUSION_LOOP: "quick_back", Signal.FORM_ABANDONMENT: "form_abandonment"}
@@ -48,14 +52,17 @@ class ReportAggregator:
         self.batch = Batch()
         self.funnels = funnel_pages(detect)
         self._step_route = {(f, s): rx for f, s, rx, _ in self.funnels}
-        self._open: dict[str, set] = {}
+        self._open: dict[str, tuple] = {}  # open session → what it was already counted for (see _first)
         self._last_flush = float("-inf")
+        self._last_prune = float("-inf")
         self._last_analysis: float | None = None
         self.score = None
+        self.pruned = None
         if registry is not None:
-            from .metrics import AnomalyGauge
+            from .metrics import AnomalyGauge, rows_pruned_counter
 
             self.score = AnomalyGauge(registry, budget, cfg.max_series)
+            self.pruned = rows_pruned_counter(registry)
 
     @classmethod
     def from_settings(cls, settings, *, clock: Callable[[], float] = time.time, registry=None, budget=None) -> "ReportAggregator | None":
@@ -111,10 +118,46 @@ class ReportAggregator:
                 self.update_score(self.clock())
 
     def flush(self, now: float | None = None) -> None:
+        now = self.clock() if now is None else now
         if self.batch:
             batch, self.batch = self.batch, Batch()
             self.store.add(batch)
-        self._last_flush = self.clock() if now is None else now
+        self._last_flush = now
+        if now - self._last_prune >= PRUNE_EVERY_SECONDS:
+            self.prune(now)
+
+    def keep_hours(self) -> int | None:
+        """Hours of rows kept: ``retention_days``, never less than a report's windows reach back (None: keep all)."""
+        if self.cfg.retention_days is None:
+            return None
+        cfg = self.cfg
+        reach = cfg.current_window_hours + (24 * cfg.baseline_days if cfg.baseline_mode == "same_hours" else cfg.baseline_hours)
+        return max(math.ceil(cfg.retention_days * 24), reach + 1)
+
+    def prune(self, now: float | None = None) -> dict[str, int]:
+        """Delete hourly rows (counts, click grids, elements) older than ``keep_hours`` before the service clock's hour."""
+        now = self.clock() if now is None else now
+        self._last_prune = now
+        keep = self.keep_hours()
+        if keep is None:
+            return {}
+        deleted = self.store.prune(int(now // 3600) - keep + 1)
+        if self.pruned is not None:
+            for table, n in deleted.items():
+                if n:
+                    self.pruned.labels(table).inc(n)
+        return deleted
+
+    # ------------------------------------------------------------------------------- checkpoints
+
+    def checkpoint_state(self) -> dict:
+        """What a restarted process needs to continue the open sessions without counting them twice: the routes and
+        kinds each open session was already counted for. Flushes first, so everything marked counted is in the store."""
+        self.flush()
+        return {"open": self._open}
+
+    def restore_state(self, state: dict | None) -> None:
+        self._open = dict(state["open"]) if state else {}
 
     def close(self) -> None:
         self.flush()
@@ -123,17 +166,18 @@ class ReportAggregator:
     def _hour(self, s: Session) -> int:
         return s.start_ns // HOUR_NS if s.start_ns else int(self.clock() // 3600)
 
-    def _seen(self, s: Session) -> set:
-        st = self._open.get(s.id)
-        if st is None:
-            st = self._open[s.id] = set()
-        return st
+    def _first(self, s: Session, key) -> bool:
+        """True the first time ``key`` (a route, or a route and kind) counts for this open session. A tuple, not a
+        set: it is kept for every open session and holds a few keys (a set costs 216 bytes empty)."""
+        seen = self._open.get(s.id, ())
+        if key in seen:
+            return False
+        self._open[s.id] = seen + (key,)
+        return True
 
     def _visit(self, s: Session, route: str) -> None:
-        st = self._seen(s)
-        if route in st:
+        if not self._first(s, route):
             return
-        st.add(route)
         h, svc, counts = self._hour(s), s.service_name, self.batch.counts
         for dim, val in self.segments(s):
             counts[(svc, h, route, dim, val, "sessions")] += 1
@@ -142,9 +186,7 @@ class ReportAggregator:
         if s.device == "bot":
             return
         self._visit(s, route)
-        st = self._seen(s)
-        first = (route, kind) not in st
-        st.add((route, kind))
+        first = self._first(s, (route, kind))
         h, svc, counts, elements = self._hour(s), s.service_name, self.batch.counts, self.batch.elements
         for dim, val in self.segments(s):
             if first:
@@ -205,7 +247,7 @@ class ReportAggregator:
         elif ep.signal is Signal.QUICK_BACK:
             element = "from " + str(dict(ep.details).get("rum.previous_page", "?"))
         elif ep.signal is Signal.CONFUSION_LOOP:
-            element = "loop"
+            element = "loop with " + str(dict(ep.details).get("rum.loop.other_page", "?"))
         self._affected(s, route, kind, element)
         if ep.signal in (Signal.RAGE_CLICK, Signal.DEAD_CLICK) and o.page is not None:
             rage = ep.signal is Signal.RAGE_CLICK
