@@ -1,31 +1,50 @@
-"""A real OTLP/HTTP receiver for tests: records what it is sent and answers with scripted statuses."""
+"""A real OTLP/HTTP receiver for tests: records what it is sent (decompressed, with headers) and answers with
+scripted statuses, then 200 with an empty Export*ServiceResponse (which serializes to zero bytes). It stands in for
+a span destination (Tempo, a collector) and, in tests/collector, for otel-friction itself."""
 
 from __future__ import annotations
 
+import gzip
 import threading
+import zlib
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes  # decompressed
+
+
 class OtlpSink:
     def __init__(self, port: int = 0) -> None:
-        self.bodies: list[tuple[str, bytes]] = []  # (path, body) of every accepted request
+        self.received: list[Received] = []  # every accepted (200) request
         self.attempts = 0
         self.script: list[tuple[int, dict[str, str]]] = []  # statuses to answer first, in order
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with sink.lock:
+                encoding = (self.headers.get("Content-Encoding") or "").lower()
+                if encoding == "gzip":
+                    body = gzip.decompress(body)
+                elif encoding in ("deflate", "zlib"):
+                    body = zlib.decompress(body)
+                with sink.cond:
                     sink.attempts += 1
                     status, headers = sink.script.pop(0) if sink.script else (200, {})
                     if status == 200:
-                        sink.bodies.append((self.path, body))
-                # An empty Export*ServiceResponse serializes to no bytes.
+                        sink.received.append(Received(self.path, dict(self.headers.items()), body))
+                    sink.cond.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -41,9 +60,17 @@ class OtlpSink:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
+    def wait_for(self, path: str, timeout: float = 20.0) -> list[Received]:
+        """Block until at least one request for ``path`` was accepted (or raise TimeoutError)."""
+        with self.cond:
+            if not self.cond.wait_for(lambda: any(r.path == path for r in self.received), timeout=timeout):
+                raise TimeoutError(f"nothing POSTed to {self.url}{path} within {timeout} s "
+                                   f"({self.attempts} attempts, paths {[r.path for r in self.received]})")
+            return [r for r in self.received if r.path == path]
+
     def _parsed(self, path: str, cls):
-        with self.lock:
-            return [cls.FromString(b) for p, b in self.bodies if p == path]
+        with self.cond:
+            return [cls.FromString(r.body) for r in self.received if r.path == path]
 
     def spans(self):
         return [s for r in self._parsed("/v1/traces", ExportTraceServiceRequest)

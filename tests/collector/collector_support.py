@@ -6,7 +6,8 @@
 - ``stop_collector(process)``: SIGTERM, then SIGKILL after a deadline.
 - ``collector_env()``: environment for examples/collector/config.yaml with every listening address on a free
   loopback port (found by binding port 0).
-- ``HttpSink`` / ``GrpcTraceSink``: small real OTLP servers standing in for otel-friction and Tempo.
+- ``GrpcTraceSink``: a small real OTLP/gRPC server standing in for Tempo (``otlp_sink.OtlpSink`` stands in for
+  otel-friction).
 
 Imported (relatively) by conftest.py, which turns these into fixtures, and by the tests. tests/collector is a
 package so that this conftest is ``collector.conftest`` and never shadows the ``conftest`` that tests/*.py import.
@@ -14,7 +15,6 @@ package so that this conftest is ``collector.conftest`` and never shadows the ``
 
 from __future__ import annotations
 
-import gzip
 import os
 import signal
 import socket
@@ -22,10 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-import zlib
 from concurrent import futures
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,70 +146,6 @@ def stop_collector(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> i
 
 
 # ------------------------------------------------------------------------------------------------ stand-ins
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes  # decompressed
-
-
-@dataclass
-class HttpSink:
-    """A real OTLP/HTTP server standing in for otel-friction: records requests, answers with scripted statuses
-    (then 200 with an empty Export*ServiceResponse, which serialises to zero bytes)."""
-
-    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    attempts: int = 0
-
-    def __post_init__(self) -> None:
-        self.cond = threading.Condition()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                encoding = (self.headers.get("Content-Encoding") or "").lower()
-                if encoding == "gzip":
-                    raw = gzip.decompress(raw)
-                elif encoding in ("deflate", "zlib"):
-                    raw = zlib.decompress(raw)
-                with sink.cond:
-                    sink.attempts += 1
-                    status, headers = sink.script.pop(0) if sink.script else (200, {})
-                    if status == 200:
-                        sink.received.append(Received(self.path, dict(self.headers.items()), raw))
-                    sink.cond.notify_all()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def wait_for(self, path: str, timeout: float = 20.0) -> list[Received]:
-        """Block until at least one request for ``path`` was accepted (or raise TimeoutError)."""
-        with self.cond:
-            if not self.cond.wait_for(lambda: any(r.path == path for r in self.received), timeout=timeout):
-                raise TimeoutError(f"nothing POSTed to {self.url}{path} within {timeout} s "
-                                   f"({self.attempts} attempts, paths {[r.path for r in self.received]})")
-            return [r for r in self.received if r.path == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class GrpcTraceSink:

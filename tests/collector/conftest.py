@@ -17,13 +17,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from otlp_sink import OtlpSink
 
 from .collector_support import (
     BUILD_TIMEOUT_S,
     CONFIG,
     CollectorProcess,
     GrpcTraceSink,
-    HttpSink,
     build_collector,
     collector_env,
     start_collector,
@@ -73,7 +73,7 @@ def collector_factory(collector_binary):
 
 @pytest.fixture
 def friction_sink():
-    sink = HttpSink()
+    sink = OtlpSink()
     yield sink
     sink.close()
 
