@@ -179,6 +179,13 @@ class SessionTable:
                 out.extend(self._end(victim, "evicted", now))
             session = Session(id=sid, service_name=event.service_name, created=now, last_seen=now, service_version=event.service_version)
             self.sessions[sid] = session
+        elif now - session.created >= self.cfg.max_age_seconds:
+            # Checked here, not by scanning every session each tick: a session that stops before max_age ends by
+            # inactivity anyway. The event goes to the ended session as a late one, as after any end.
+            del self.sessions[sid]
+            out.extend(self._end(session, "max_age", now))
+            self.late.append(Late(self.closed[sid], event))
+            return out
         else:
             self.sessions.move_to_end(sid)
             session.last_seen = now
@@ -190,7 +197,7 @@ class SessionTable:
         return out
 
     def tick(self, now: float, *, final: bool = False) -> list[Output]:
-        """Apply buffered events in time order, then end sessions that are idle or too old (all, if ``final``)."""
+        """Apply buffered events in time order, then end idle sessions (all, if ``final``; too old ones end in ``add``)."""
         out: list[Output] = []
         for sid in list(self.dirty):
             session = self.sessions.get(sid)
@@ -199,19 +206,14 @@ class SessionTable:
         self.dirty.clear()
         out.extend(self.late)
         self.late.clear()
+        # The table is in last-seen order, so idle sessions are at its front: a tick touches only those it ends.
         idle_before = now - self.cfg.inactivity_timeout_seconds
-        born_before = now - self.cfg.max_age_seconds
-        for session in list(self.sessions.values()):
-            if final:
-                reason = "shutdown"
-            elif session.last_seen <= idle_before:
-                reason = "inactivity"
-            elif session.created <= born_before:
-                reason = "max_age"
-            else:
-                continue
+        while self.sessions:
+            session = self.sessions[next(iter(self.sessions))]
+            if not final and session.last_seen > idle_before:
+                break
             del self.sessions[session.id]
-            out.extend(self._end(session, reason, now))
+            out.extend(self._end(session, "shutdown" if final else "inactivity", now))
         return out
 
     # -------------------------------------------------------------------------------------- internals
