@@ -239,6 +239,8 @@ class ReportConfig(_Section):
     grid_row_px: int = Field(40, ge=4, description="heatmap row height in page pixels")
     grid_max_rows: int = Field(150, ge=4, description="clicks deeper than rows x row_px go to the last row")
     max_series: int = Field(500, gt=0, description="cap on rum_anomaly_score series (besides the global label caps)")
+    retention_days: float | None = Field(14.0, gt=0, description="hourly rows and click grids older than this (by the service clock) are "
+                                         "deleted, hourly; never less than the windows reach back; null = keep everything")
 
     @field_validator("store_path", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from .emit.exporter import SpanExporter
 from .detect import DetectStage, ImpactUpdate
 from .emit.metrics import MetricBatch, RumMetrics, increments
 from .emit.selfmetrics import SelfMetrics
+from .log import get_logger
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
 from .ingest.classify import Classified, Limits, classify_logs, classify_spans
@@ -31,6 +32,8 @@ from .report import ReportAggregator
 from .sessionize import Late, Output, SessionEnded, SessionTable
 
 MAX_ERRORS_IN_MESSAGE = 5
+
+log = get_logger("pipeline")
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------ checkpoints
 
-    CHECKPOINT_VERSION = 2  # 2: + what the report aggregator already counted of each open session
+    CHECKPOINT_VERSION = 3  # 2: + what the report aggregator counted of each open session; 3: sessions store no derived ids
 
     def checkpoint(self) -> None:
         """Write open sessions (and what detection and the report aggregator remember of them) atomically; the clock
@@ -211,7 +214,7 @@ class Pipeline:
             return
         state = {"version": self.CHECKPOINT_VERSION, "written_at": self.clock(), "carry": self._carry,
                  "sessions": (self.sessions.sessions, self.sessions.closed, self.sessions.known_users),
-                 "detect": (self.detect._state, self.detect._scroll_baseline, self.detect.errors),
+                 "detect": self.detect.snapshot(),
                  "report": self.report.checkpoint_state() if self.report is not None else None}
         tmp = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,13 +232,15 @@ class Pipeline:
             return 0
         with open(path, "rb") as fh:
             state = pickle.load(fh)
-        # Version 1 lacks only the report state: its sessions continue, and may be counted again in the report aggregates.
-        if state.get("version") not in (1, self.CHECKPOINT_VERSION):
-            raise RuntimeError(f"checkpoint {path} has version {state.get('version')}, expected {self.CHECKPOINT_VERSION}")
+        if state.get("version") != self.CHECKPOINT_VERSION:
+            # Another release's objects: they can't be trusted to load, and refusing to start would lose more.
+            log.warning("checkpoint written by another version of otel-friction: its open sessions are not continued",
+                        extra={"path": str(path), "version": state.get("version"), "expected": self.CHECKPOINT_VERSION})
+            return 0
         self._carry = state["carry"]
         self.sessions.sessions, self.sessions.closed, self.sessions.known_users = state["sessions"]
         self.sessions.dirty = {sid: None for sid, s in self.sessions.sessions.items() if s.pending}
-        self.detect._state, self.detect._scroll_baseline, self.detect.errors = state["detect"]
+        self.detect.load(state["detect"])
         if self.report is not None:
             self.report.restore_state(state.get("report"))
         self.selfm.sessions_active.set(len(self.sessions))

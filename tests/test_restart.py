@@ -101,3 +101,17 @@ def test_kill_9_mid_load_restores_from_the_last_checkpoint(tmp_path):
         _restart_and_finish(cfg, sink)
     finally:
         sink.close()
+
+
+def test_a_checkpoint_from_another_version_is_not_continued_and_the_service_still_starts(tmp_path, caplog):
+    import pickle
+
+    from conftest import make_settings
+
+    from collector_plugin.pipeline import Pipeline
+
+    path = tmp_path / "sessions.ckpt"
+    path.write_bytes(pickle.dumps({"version": Pipeline.CHECKPOINT_VERSION - 1, "sessions": "objects of another release"}))
+    pipeline = Pipeline(make_settings(sessions__checkpoint_path=str(path)))
+    assert pipeline.restored_sessions == 0 and len(pipeline.sessions) == 0
+    assert "another version" in caplog.text

@@ -154,6 +154,7 @@ class DetectStage:
         self._step_names = {f.name: [s.name for s in f.steps] for f in cfg.funnels}
         self.errors = ErrorBook(errors.max_groups, errors.min_support, {f.name: [s.name for s in f.steps] for f in cfg.funnels})
         self._state: dict[str, _State] = {}
+        self._unsettled: dict[str, _State] = {}  # states with episodes waiting for their session to go quiet
         self._scroll_baseline: dict[str, deque] = {}
         self.capped = 0  # episodes not reported because of the per-page cap
 
@@ -191,12 +192,22 @@ class DetectStage:
         for sid, st in fresh.items():
             if not st.empty():
                 self._state[sid] = st
-        for st in list(self._state.values()):
-            if st.unsettled and now - st.session.last_seen >= self.cfg.settle_seconds:
+        for sid in ended:
+            self._unsettled.pop(sid, None)
+        for st in list(self._unsettled.values()):
+            if now - st.session.last_seen >= self.cfg.settle_seconds:
                 for page in st.session.pages:
                     if page.end_ns is None:
                         self._evaluate(st, page, out, final=False, quiet=True)
         return out
+
+    def snapshot(self) -> tuple:
+        """What a checkpoint keeps of detection (see Pipeline.checkpoint)."""
+        return self._state, self._scroll_baseline, self.errors
+
+    def load(self, snapshot: tuple) -> None:
+        self._state, self._scroll_baseline, self.errors = snapshot
+        self._unsettled = {sid: st for sid, st in self._state.items() if st.unsettled}
 
     def _get(self, session: Session, fresh: dict[str, _State]) -> _State:
         st = self._state.get(session.id) or fresh.get(session.id)
@@ -232,6 +243,10 @@ class DetectStage:
                 continue
             st.first(ep.key)
             self._report(st, page, ep, out)
+        if st.unsettled:
+            self._unsettled[st.session.id] = st
+        else:
+            self._unsettled.pop(st.session.id, None)
         for e in events:
             if e.kind is Kind.SCROLL and isinstance(e.detail, Scroll) and e.detail.direction_changes is not None \
                     and st.first(("scroll", e.time_ns)):

@@ -1,8 +1,9 @@
-"""``rum_anomaly_score{service_name,page,kind,segment}``: −log10 q of the current findings, for a Grafana "Anomalies" panel."""
+"""``rum_anomaly_score{service_name,page,kind,segment}``: −log10 q of the current findings, for a Grafana "Anomalies" panel;
+and the report's own health metric, ``otel_friction_report_rows_pruned_total``."""
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from ..emit.metrics import OTHER, Family
 
@@ -31,3 +32,9 @@ class AnomalyGauge:
             values[labels] = max(values.get(labels, 0.0), f.score)
         for labels, v in values.items():
             self.gauge.labels(*labels).set(v)
+
+
+def rows_pruned_counter(registry) -> Counter:
+    """``otel_friction_report_rows_pruned_total{table}``: hourly report rows deleted by the retention (report.retention_days)."""
+    return Counter("otel_friction_report_rows_pruned", "Anomaly-report store rows (hourly counts, click-grid cells, elements) "
+                   "deleted because they were older than report.retention_days.", ("table",), registry=registry)

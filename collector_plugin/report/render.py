@@ -32,6 +32,10 @@ def _pct(x: float) -> str:
     return f"{x * 100:.2f}%"
 
 
+def _lift(f) -> str:
+    return "new (none in baseline)" if f.baseline_affected == 0 else f"{f.lift:.2f}×"  # lift is stored as 1e9 then
+
+
 def _elements(f) -> str:
     return ", ".join(f"{el} ({n} vs {exp:g} expected)" for el, n, exp in f.elements[:3]) or "-"
 
@@ -50,7 +54,7 @@ def to_markdown(rep: Report, heatmap_base: str = "heatmaps/") -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for f in rep.findings:
             lines.append(f"| {f.rank} | {KIND_TITLES.get(f.kind, f.kind)} | `{f.page}` | {f.segment} | {f.affected}/{f.sessions} ({_pct(f.share)}) | "
-                         f"{_pct(f.baseline_share)} | {f.lift:.2f}× | {f.q_value:.2e} | {f.excess_sessions:g} sessions | {f.impact:g} | "
+                         f"{_pct(f.baseline_share)} | {_lift(f)} | {f.q_value:.2e} | {f.excess_sessions:g} sessions | {f.impact:g} | "
                          f"{_elements(f)} | {f.cause} | {f.next_step} |")
         lines.append("")
         for f in rep.findings:
@@ -107,7 +111,7 @@ def to_html(rep: Report, heatmap_base: str = "heatmaps/") -> str:
             out.append(f"<tr><td class='num'>{f.rank}</td><td><span class='kind {e(f.kind)}'>{e(KIND_TITLES.get(f.kind, f.kind))}</span></td>"
                        f"<td><code>{e(f.page)}</code></td><td>{e(f.segment)}</td>"
                        f"<td class='num'>{f.affected}/{f.sessions}<br><span class='muted'>{_pct(f.share)}</span></td>"
-                       f"<td class='num'>{_pct(f.baseline_share)}</td><td class='num'>{f.lift:.2f}×</td><td class='num'>{f.q_value:.1e}</td>"
+                       f"<td class='num'>{_pct(f.baseline_share)}</td><td class='num'>{_lift(f)}</td><td class='num'>{f.q_value:.1e}</td>"
                        f"<td class='num'>{f.excess_sessions:g}</td><td class='num'>{f.impact:g}</td><td>{e(_elements(f))}</td>"
                        f"<td>{e(f.cause)} → <b>{e(f.next_step)}</b></td></tr>")
         out.append("</tbody></table><h2>Heatmap evidence</h2>"

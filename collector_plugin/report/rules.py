@@ -28,6 +28,7 @@ CONDITIONS = {
     "followed_by_errors": lambda c: c.error_clicks > 0,
     "validation_errors": lambda c: c.form_errors > 0,
     "mostly_after_errors": lambda c: c.affected > 0 and c.after_error / c.affected >= 0.3,
+    "loops": lambda c: (c.element or "").startswith("loop with "),
 }
 
 RULES: list[tuple[str, str, str, str]] = [
@@ -53,6 +54,8 @@ RULES: list[tuple[str, str, str, str]] = [
      "fix the top error group; check what the latest release changed"),
     ("dead_scroll", "always", "users read to the bottom and find nothing to do",
      "add a clear next step where readers stop"),
+    ("quick_back", "loops", "users go back and forth between this page and another (top element): what they look for is not where they expect it",
+     "put what they go back for on this page, or link it where they look"),
     ("quick_back", "always", "the page is not what the link that led here promised",
      "align the link text or preview with the page's content"),
 ]

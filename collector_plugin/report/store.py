@@ -2,6 +2,7 @@
 
 Everything is an additive count keyed by hour (``int(event_time_s // 3600)``), so writes are upserts that add,
 a restarted process continues the same rows, and a report for any past time can be computed from what is stored.
+``prune`` deletes whole hours (counts, click grids, elements) older than the retention; element metadata is kept.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class ReportStore(Protocol):
 
     def hour_range(self) -> tuple[int, int] | None: ...
 
+    def prune(self, before_hour: int) -> dict[str, int]:
+        """Delete the rows of every hour < ``before_hour``; returns rows deleted per table (counts, cells, elements)."""
+
     def close(self) -> None: ...
 
 
@@ -113,6 +117,15 @@ class MemoryStore:
         hours = [k[1] for k in self._counts]
         return (min(hours), max(hours)) if hours else None
 
+    def prune(self, before_hour: int) -> dict[str, int]:
+        deleted = {}
+        for table, rows in (("counts", self._counts), ("cells", self._cells), ("elements", self._elements)):
+            old = [k for k in rows if k[1] < before_hour]
+            for k in old:
+                del rows[k]
+            deleted[table] = len(old)
+        return deleted
+
     def close(self) -> None:
         pass
 
@@ -127,7 +140,9 @@ CREATE TABLE IF NOT EXISTS elements (service TEXT, hour INTEGER, page TEXT, dim 
                                      PRIMARY KEY (service, page, dim, value, hour, kind, element)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (service TEXT, page TEXT, element TEXT, tag TEXT, interactive INTEGER,
                                  PRIMARY KEY (service, page, element)) WITHOUT ROWID;
-"""
+CREATE INDEX IF NOT EXISTS cells_hour ON cells (hour);
+CREATE INDEX IF NOT EXISTS elements_hour ON elements (hour);
+"""  # counts' key starts with the hour; the hour indexes let prune delete old hours without scanning cells and elements
 
 
 class SqliteStore:
@@ -203,6 +218,20 @@ class SqliteStore:
     def hour_range(self) -> tuple[int, int] | None:
         row = self._query("SELECT MIN(hour), MAX(hour) FROM counts", ())[0]
         return None if row[0] is None else (row[0], row[1])
+
+    def prune(self, before_hour: int) -> dict[str, int]:
+        deleted = {}
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("counts", "cells", "elements"):
+                    deleted[table] = db.execute(f"DELETE FROM {table} WHERE hour < ?", (before_hour,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return deleted
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,161 @@
+"""The report store over a service's life: a restart mid-session counts nothing twice, and old hours are pruned."""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+
+from prometheus_client import CollectorRegistry
+
+from collector_plugin.config import load_settings
+from collector_plugin.pipeline import Pipeline
+from collector_plugin.report import ReportAggregator
+from collector_plugin.report.store import Batch, MemoryStore, SqliteStore
+from collector_plugin.simulate import SimSession, to_requests
+
+from .traffic import HOUR, NOW_HOUR, InjectedShop
+
+TABLES = ("counts", "cells", "elements")
+
+
+def _halves(n: int) -> tuple[list, list]:
+    """``n`` simulated sessions, each cut in two at its middle record: every session is open across the restart,
+    most of them in the middle of a page view."""
+    sim = InjectedShop(7, start_ns=NOW_HOUR * HOUR * 10**9 + 60 * 10**9)
+    first, second = [], []
+    for s in sim.sessions(n):
+        cut = max(1, len(s.records) // 2)
+        first.append(SimSession(s.session_id, s.records[:cut], s.truth, s.user_agent))
+        if s.records[cut:]:
+            second.append(SimSession(s.session_id, s.records[cut:], s.truth, s.user_agent))
+    return to_requests(first, max_records=500), to_requests(second, max_records=500)
+
+
+def _settings(tmp_path, name: str):
+    # flush_interval: aggregates stay in memory between ticks, so a checkpoint must flush them to be consistent
+    return load_settings(None, {"report.store_path": str(tmp_path / f"{name}.sqlite"), "report.flush_interval_seconds": 10**6,
+                                "sessions.checkpoint_path": str(tmp_path / f"{name}.ckpt")})
+
+
+def _feed(p: Pipeline, clock: list[float], requests) -> None:
+    for req in requests:
+        p.ingest_request("logs", req, "simulated")
+        clock[0] += p.settings.export.flush_interval_seconds
+        p.tick()
+
+
+def _run(tmp_path, name: str, halves, restart: str | None) -> dict[str, list]:
+    """Both halves through one pipeline, or through two with a restart between them: ``sigterm`` (a clean shutdown),
+    ``checkpoint`` (the first process checkpoints, then dies without flushing anything else) or ``no_report_state``
+    (the same, from a checkpoint without the report aggregator's state)."""
+    settings = _settings(tmp_path, name)
+    clock = [1000.0]
+    p = Pipeline(settings, clock=lambda: clock[0])
+    _feed(p, clock, halves[0])
+    if restart is not None:
+        open_sessions = len(p.sessions)
+        if restart == "sigterm":
+            p.shutdown()  # a tick, then the checkpoint
+        else:
+            p.checkpoint()
+        p.report.store.close()  # gone, without a last flush: as kill -9 right after the checkpoint
+        if restart == "no_report_state":
+            path = settings.sessions.checkpoint_path
+            state = pickle.loads(path.read_bytes())
+            state["report"] = None
+            path.write_bytes(pickle.dumps(state))
+        p = Pipeline(settings, clock=lambda: clock[0])
+        assert p.restored_sessions == open_sessions > 0
+    _feed(p, clock, halves[1])
+    clock[0] += settings.sessions.inactivity_timeout_seconds + 1
+    p.tick()
+    assert len(p.sessions) == 0
+    p.report.close()
+    db = sqlite3.connect(tmp_path / f"{name}.sqlite")
+    try:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4, 5, 6, 7").fetchall() for t in TABLES}
+    finally:
+        db.close()
+
+
+def _sessions_on_pages(rows) -> int:
+    return sum(r[6] for r in rows["counts"] if r[3] == "all" and r[5] == "sessions")
+
+
+def test_a_restart_mid_session_counts_nothing_twice_in_the_report_aggregates(tmp_path):
+    halves = _halves(150)
+    one = _run(tmp_path, "one", halves, restart=None)
+    assert _sessions_on_pages(one) > 150
+    for mode in ("sigterm", "checkpoint"):
+        # every count, click-grid cell and element: as if the process had never stopped
+        assert _run(tmp_path, mode, halves, restart=mode) == one, mode
+    # Without the aggregator's state, continued sessions are counted again: the scenario above does exercise the
+    # double count the checkpoint prevents.
+    forgetful = _run(tmp_path, "no_report_state", halves, restart="no_report_state")
+    assert _sessions_on_pages(forgetful) > _sessions_on_pages(one)
+
+
+# ------------------------------------------------------------------------------------------------- retention
+
+def _rows(hours) -> Batch:
+    b = Batch()
+    for h in hours:
+        b.counts[("svc", h, "/p", "all", "all", "sessions")] += 1
+        b.cell(("svc", h, "/p", "all", "all", 1, 2), clicks=1)
+        b.elements[("svc", h, "/p", "all", "all", "dead_click", "img")] += 1
+    b.meta[("svc", "/p", "img")] = ("IMG", 0)
+    return b
+
+
+def test_stores_prune_whole_hours(tmp_path):
+    for store in (MemoryStore(), SqliteStore(tmp_path / "s.sqlite")):
+        store.add(_rows([10, 11, 12]))
+        assert store.prune(12) == {"counts": 2, "cells": 2, "elements": 2}
+        assert store.hour_range() == (12, 12)
+        assert store.counts([10, 11, 12]) == {("svc", "/p", "all", "all", "sessions"): 1}
+        assert store.cells("svc", "/p", "all", "all", [10, 11]) == [] and store.elements("svc", "/p", "all", "all", [10, 11]) == {}
+        assert store.meta() == {("svc", "/p", "img"): ("IMG", 0)}  # element metadata has no hour and is kept
+        assert store.prune(12) == {"counts": 0, "cells": 0, "elements": 0}
+        store.close()
+
+
+def _aggregator(clock, registry, **report):
+    settings = load_settings(None, {"report.store_path": None, **{f"report.{k}": v for k, v in report.items()}})
+    return ReportAggregator(settings.report, settings.detect, store=MemoryStore(), clock=lambda: clock[0], registry=registry)
+
+
+def _pruned(registry, table: str) -> float:
+    return registry.get_sample_value("otel_friction_report_rows_pruned_total", {"table": table}) or 0.0
+
+
+def test_the_aggregator_prunes_old_hours_when_it_flushes_and_counts_them(tmp_path):
+    now_hour = NOW_HOUR
+    clock = [now_hour * HOUR + 600.0]
+    registry = CollectorRegistry()
+    agg = _aggregator(clock, registry, retention_days=14)
+    assert agg.keep_hours() == 14 * 24
+    agg.store.add(_rows([now_hour - 24 * 30, now_hour - 14 * 24, now_hour - 14 * 24 + 1, now_hour - 24 * 7, now_hour]))
+    agg.observe([])  # a tick: the flush prunes (first flush of the process)
+    assert agg.store.hour_range() == (now_hour - 14 * 24 + 1, now_hour)  # the 336 most recent hours are kept
+    assert _pruned(registry, "counts") == 2 and _pruned(registry, "cells") == 2 and _pruned(registry, "elements") == 2
+    # at most once an hour: rows that age out within the hour wait for the next prune
+    clock[0] += 1800
+    agg.observe([])
+    assert agg.store.hour_range()[0] == now_hour - 14 * 24 + 1
+    clock[0] += 1800
+    agg.observe([])
+    assert agg.store.hour_range()[0] == now_hour - 24 * 7 and _pruned(registry, "counts") == 3
+
+
+def test_retention_never_cuts_into_the_baseline_and_can_be_off():
+    clock = [NOW_HOUR * HOUR]
+    # one day configured, but the report reads 7 days back (same hours) plus the 3-hour window
+    agg = _aggregator(clock, CollectorRegistry(), retention_days=1)
+    assert agg.keep_hours() == 3 + 7 * 24 + 1
+    agg = _aggregator(clock, CollectorRegistry(), retention_days=1, baseline_mode="trailing", baseline_hours=48)
+    assert agg.keep_hours() == 3 + 48 + 1
+    registry = CollectorRegistry()
+    agg = _aggregator(clock, registry, retention_days=None)
+    agg.store.add(_rows([0, NOW_HOUR]))
+    agg.observe([])
+    assert agg.keep_hours() is None and agg.store.hour_range() == (0, NOW_HOUR) and _pruned(registry, "counts") == 0
