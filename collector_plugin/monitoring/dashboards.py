@@ -3,7 +3,8 @@
 Five dashboards (docs/dashboards.md): Frontend overview, Friction signals, Checkout funnel, JS errors (aggregates,
 viewable by every Viewer) and Session (one session's trace from Tempo; raw session ids, restricted to a team).
 Every panel reads the data source from a template variable, has a description and a unit, uses ``$__rate_interval``
-in rates, and error / friction panels ask for exemplars (trace id → Tempo) and link to the Session dashboard.
+in rates, and error / friction panels ask for exemplars (trace id → Tempo) and link to the Session dashboard. The
+overview's Anomalies table (``rum_anomaly_score``) links to the anomaly report at the ``report_url`` variable.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from grafana_foundation_sdk.builders import dashboard as d
 from grafana_foundation_sdk.builders import prometheus as prom
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import DataSourceRef, LegendDisplayMode, LegendPlacement
-from grafana_foundation_sdk.models.dashboard import DashboardLinkType, DataTransformerConfig, GridPos, VariableRefresh
+from grafana_foundation_sdk.models.dashboard import DashboardLinkType, DataTransformerConfig, GridPos, VariableHide, VariableRefresh
+
+from .rules import REPORT_URL
 
 PROM = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TEMPO = DataSourceRef(type_val="tempo", uid="${tempo}")
@@ -138,11 +141,42 @@ def _base(uid: str, title: str, description: str, variables: tuple[str, ...]) ->
     return b.with_variable(d.DatasourceVariable("tempo").label("Tempo").type("tempo"))
 
 
+def report_url_variable() -> d.TextBoxVariable:
+    """The anomaly report's URL as Grafana users reach it (otel-friction's metrics port, ``GET /report``). Hidden; set it
+    with ``var-report_url=...`` in the dashboard URL, in the dashboard's settings, or change ``rules.REPORT_URL``."""
+    return (d.TextBoxVariable("report_url").label("Anomaly report URL").default_value(REPORT_URL).hide(VariableHide.HIDE_VARIABLE)
+            .description("otel-friction's anomaly report page: GET /report on its metrics port (docs/anomaly-reports.md)"))
+
+
+def report_link(title: str = "Open the anomaly report (cause, next step, heatmaps)") -> d.DashboardLink:
+    return d.DashboardLink(title).type(DashboardLinkType.LINK).url("${report_url}").target_blank(True)
+
+
+def anomalies(lay: _Layout, w: int = 24, h: int = 8) -> table.Panel:
+    """Current findings of the anomaly report, strongest first; every row and the panel header link to the report."""
+    expr = f"sort_desc(max by (service_name, page, kind, segment) (rum_anomaly_score{{{PAGE}}}))"
+    organize = {"excludeByName": {"Time": True}, "renameByName": {"Value": "score", "service_name": "app"},
+                "indexByName": {"page": 0, "kind": 1, "segment": 2, "Value": 3, "service_name": 4}}
+    return (table.Panel().title("Anomalies")
+            .description("Findings of otel-friction's latest anomaly report (docs/anomaly-reports.md): a page, kind (rage_click, "
+                         "dead_click, checkout_dropoff, error_spike, ...) and segment (all, device=mobile, ...) whose share of "
+                         "affected sessions rose significantly against the same hours of previous days. Score = -log10 of the "
+                         "finding's q value (2 = q 0.01; higher is stronger evidence). Empty when nothing changed. The report "
+                         "(link) has the candidate cause, next step and click heatmaps.")
+            .unit("none").decimals(1).datasource(PROM).grid_pos(lay(w, h))
+            .with_target(q(expr, instant=True))
+            .with_transformation(DataTransformerConfig(id_val="organize", options=organize))
+            .sort_by([common_b.TableSortByFieldState().display_name("score").desc(True)])
+            .links([report_link("Anomaly report")])
+            .data_links([report_link()]))
+
+
 def overview() -> d.Dashboard:
     lay = _Layout()
     b = _base("otel-friction-overview", "Frontend overview",
               "Sessions, page views, JS errors and friction of the browser apps, from otel-friction's rum_* metrics.",
               ("service", "page", "device", "visitor", "source"))
+    b = b.with_variable(report_url_variable()).link(report_link("Anomaly report"))
     b = b.with_row(d.Row("Traffic").grid_pos(lay.row()))
     b = b.with_panel(st(lay, "Sessions", "Browser sessions started in the selected time range.", "short",
                         q(f"sum(increase(rum_sessions_started_total{{{SVC},{SEG}}}{RANGE}))", instant=True)))
@@ -167,6 +201,8 @@ def overview() -> d.Dashboard:
                         "short", q(f"1000 * {friction_sum(FRICTION_ALL, PAGE_DEV, RI)} / sum by (page) (rate(rum_page_views_total{{{PAGE_DEV},device!=\"bot\"}}{RI}))", "{{page}}"),
                         q(f"sum by (page) (rate(rum_rage_clicks_total{{{PAGE_DEV}}}{RI}))", "rage clicks/s {{page}}", "B", exemplar=True),
                         links=[session_link("Sessions with friction on ${__field.labels.page}", "var-page=${__field.labels.page}")], w=24))
+    b = b.with_row(d.Row("Anomalies").grid_pos(lay.row()))
+    b = b.with_panel(anomalies(lay))
     b = b.with_row(d.Row("Pipeline health").grid_pos(lay.row()))
     b = b.with_panel(ts(lay, "Records received", "OTLP records received by otel-friction per second, by signal and format.", "ops",
                         q("sum by (signal, format) (rate(otel_friction_records_received_total" + RI + "))", "{{signal}} {{format}}"), w=8))

@@ -1,8 +1,9 @@
 """Alert and recording rules, defined once and rendered as Prometheus rule files and Grafana alert provisioning.
 
 Every alert has ``severity`` and the annotations ``summary``, ``description``, ``runbook_url`` (docs/runbooks/<alert>.md)
-and ``dashboard_url``. ``RuleParams`` holds every threshold and window so a test can build a fast variant
-(``for: 0s``, one-second evaluation, no baseline) from the same source instead of editing YAML by hand.
+and ``dashboard_url``; the behavioural alerts (friction, funnel, JS errors) also ``report_url`` (the anomaly report).
+``RuleParams`` holds every threshold and window so a test can build a fast variant (``for: 0s``, one-second
+evaluation, no baseline) from the same source instead of editing YAML by hand.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from dataclasses import dataclass, field
 
 RUNBOOK_BASE = "https://github.com/otel-friction/otel-friction/blob/main/docs/runbooks"
 GRAFANA_BASE = "http://localhost:3000"
+# otel-friction's anomaly report (GET /report on the metrics port, default listener 127.0.0.1:9478) as the people who
+# get the alerts and use the dashboards reach it; RuleParams.report_url and the dashboards' `report_url` variable.
+REPORT_URL = "http://localhost:9478/report"
 CHECKOUT_PAGES = "/cart|/checkout.*"
 NOT_BOT = 'device!="bot"'
 
@@ -40,21 +44,26 @@ class RuleParams:
     min_error_page_views: int = 500
     new_error_min_sessions: int = 3
     new_error_lookback: str = "1d"
+    new_error_window: str = "1h"          # RumNewErrorGroup: sessions of the group in this window
+    new_checkout_error_window: str = "30m"  # RumNewErrorOnCheckout: errors of the type on the page in this window
     checkout_error_clicks: int = 5
+    checkout_error_window: str = "15m"    # RumErrorClicksOnCheckout: episodes on one element in this window
     pipeline_window: str = "10m"
     reject_ratio: float = 0.01
     drop_ratio: float = 0.05
     for_scale: float = 1.0                # multiplies every "for" (0 → fire on the first evaluation)
     runbook_base: str = RUNBOOK_BASE
     grafana_base: str = GRAFANA_BASE
+    report_url: str = REPORT_URL          # annotation report_url of the behavioural alerts
     datasource_uid: str = "prometheus"    # Grafana-managed rules: the Prometheus data source uid
     grafana_folder: str = "otel-friction"
 
     @classmethod
     def fast(cls, **overrides) -> "RuleParams":
-        """A variant for live tests: one-second evaluation, no ``for``, no baseline, no traffic guard."""
+        """A variant for live tests: one-second evaluation, no ``for``, 1-minute windows, no baseline, no traffic guard."""
         base = dict(interval="1s", friction_window="1m", friction_factor=1.0, friction_floor=0.0, friction_no_baseline=0.0,
-                    min_page_views=1, for_scale=0.0, error_window="1m", pipeline_window="1m")
+                    min_page_views=1, for_scale=0.0, error_window="1m", pipeline_window="1m", new_error_window="1m",
+                    new_checkout_error_window="1m", checkout_error_window="1m")
         base.update(overrides)
         return cls(**base)
 
@@ -70,6 +79,7 @@ class Alert:
     dashboard: str          # uid of the dashboard the alert links to
     dashboard_vars: str = ""  # query string appended to the dashboard URL (templated)
     labels: dict = field(default_factory=dict)
+    report: bool = False    # behavioural alert: annotation report_url links to the anomaly report
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,23 @@ def _ratio(num: str, den: str, sel: str, by: str, window: str, offset: str | Non
     return f"sum by ({by}) (rate({num}{{{sel}}}[{window}]{off})) / sum by ({by}) (rate({den}{{{sel}}}[{window}]{off}))"
 
 
+def _increase(sel: str, window: str) -> str:
+    """Per-series increase of the counter ``sel`` over ``window`` that also counts series born inside the window.
+
+    Counters with labels appear on their first increment, so a series' first scraped value is already N; increase()
+    only sees growth between samples and misses those N (a series born at 5 that stays there has an increase of 0).
+    A series with no sample ``offset window`` ago, while Prometheus was already scraping its target then
+    (``up offset window == 1``), was born inside the window: all of its value counts. The new-series term comes first
+    so that ``or`` (which matches label sets without the metric name) keeps it over increase()'s partial value.
+
+    When Prometheus was not scraping the target ``window`` ago (it started since, or the target was down), an absent
+    series may be an old one it never saw, whose value is a lifetime total: then increase() alone is used, as before.
+    Wrap the result in ``sum by (...)``: the ``or`` must pick per series, before aggregation (after it, one old series
+    of a group would hide a new one)."""
+    return (f"(({sel} unless {sel} offset {window}) and on (job, instance) (up offset {window} == 1))\n"
+            f"  or increase({sel}[{window}])")
+
+
 def _above_baseline(current: str, baseline: str, by: str, factor: float, floor: float, no_baseline: float,
                     min_increase: float | None = None) -> str:
     """current > max(factor × baseline, floor) (and ≥ baseline + min_increase); no_baseline where there is no history."""
@@ -149,7 +176,7 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
             f"{title}s per click on {{{{ $labels.page }}}} ({{{{ $labels.service_name }}}}) over the last {p.friction_window} are more than "
             f"{p.friction_factor:g}x the same hour of the previous {p.baseline_days} days (and above {p.friction_floor:.0%}); "
             f"the page had at least {p.min_page_views} page views in the last hour.",
-            "otel-friction-friction", "var-service={{ $labels.service_name }}&var-page={{ $labels.page }}"))
+            "otel-friction-friction", "var-service={{ $labels.service_name }}&var-page={{ $labels.page }}", report=True))
 
     # Checkout funnel: drop-off ratio per step (and per device).
     alerts_funnel: list[Alert] = []
@@ -172,7 +199,7 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
             f"The share of sessions that reached {{{{ $labels.funnel }}}}/{{{{ $labels.step }}}}{dev} and left there over the last "
             f"{p.dropoff_window} is {p.dropoff_factor:g}x and {p.dropoff_min_increase:.0%} points above the same hour of the previous "
             f"{p.baseline_days} days, with at least {guard} sessions at the step.",
-            "otel-friction-funnel", "var-service={{ $labels.service_name }}"))
+            "otel-friction-funnel", "var-service={{ $labels.service_name }}", report=True))
 
     # JS errors.
     err_cur = f"service:rum_js_errors_per_page_view:ratio_rate{p.error_window}"
@@ -185,6 +212,8 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
                     f"sum by (service_name) (rate(rum_page_views_total[{p.baseline_window}] offset {off})))",
         "service_name", p.baseline_days)))
     rec.append(Recording(err_pv, f"sum by (service_name) (increase(rum_page_views_total[{p.error_window}]))"))
+    checkout_errors = f'rum_js_errors_total{{page=~"{CHECKOUT_PAGES}"}}'
+    checkout_error_clicks = f'rum_error_clicks_total{{page=~"{CHECKOUT_PAGES}",{NOT_BOT}}}'
     alerts_errors = [
         Alert("RumJsErrorSpike",
               _above_baseline(err_cur, err_base, "service_name", p.error_factor, p.error_floor, p.error_no_baseline)
@@ -193,30 +222,30 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
               "JS error spike in {{ $labels.service_name }}",
               f"JS errors per page view over the last {p.error_window} are more than {p.error_factor:g}x the same hour of the previous "
               f"{p.baseline_days} days (and above {p.error_floor:g} per page view), on at least {p.min_error_page_views} page views.",
-              "otel-friction-js-errors", "var-service={{ $labels.service_name }}"),
+              "otel-friction-js-errors", "var-service={{ $labels.service_name }}", report=True),
         Alert("RumNewErrorGroup",
-              f"sum by (service_name, error_group) (increase(rum_error_group_sessions_total[1h])) >= {p.new_error_min_sessions}\n"
-              f"unless on (service_name, error_group) count_over_time(rum_error_group_sessions_total[{p.new_error_lookback}] offset 1h)",
+              f"sum by (service_name, error_group) (\n  {_increase('rum_error_group_sessions_total', p.new_error_window)}\n) >= {p.new_error_min_sessions}\n"
+              f"unless on (service_name, error_group) count_over_time(rum_error_group_sessions_total[{p.new_error_lookback}] offset {p.new_error_window})",
               _for(p, "0s"), "warning",
               "New JS error group {{ $labels.error_group }} in {{ $labels.service_name }}",
-              f"Error group {{{{ $labels.error_group }}}} hit at least {p.new_error_min_sessions} sessions in the last hour and had no "
+              f"Error group {{{{ $labels.error_group }}}} hit at least {p.new_error_min_sessions} sessions in the last {p.new_error_window} and had no "
               f"series in the {p.new_error_lookback} before. Check its checkout impact on the JS errors dashboard.",
-              "otel-friction-js-errors", "var-service={{ $labels.service_name }}"),
+              "otel-friction-js-errors", "var-service={{ $labels.service_name }}", report=True),
         Alert("RumNewErrorOnCheckout",
-              f'sum by (service_name, page, error_type) (increase(rum_js_errors_total{{page=~"{CHECKOUT_PAGES}"}}[30m])) >= {p.new_error_min_sessions}\n'
-              f'unless on (service_name, page, error_type) count_over_time(rum_js_errors_total{{page=~"{CHECKOUT_PAGES}"}}[{p.new_error_lookback}] offset 30m)',
+              f"sum by (service_name, page, error_type) (\n  {_increase(checkout_errors, p.new_checkout_error_window)}\n) >= {p.new_error_min_sessions}\n"
+              f"unless on (service_name, page, error_type) count_over_time({checkout_errors}[{p.new_error_lookback}] offset {p.new_checkout_error_window})",
               _for(p, "0s"), "critical",
               "New {{ $labels.error_type }} on checkout page {{ $labels.page }}",
-              f"{{{{ $labels.error_type }}}} occurred at least {p.new_error_min_sessions} times on {{{{ $labels.page }}}} in the last 30 minutes "
+              f"{{{{ $labels.error_type }}}} occurred at least {p.new_error_min_sessions} times on {{{{ $labels.page }}}} in the last {p.new_checkout_error_window} "
               f"and never there in the {p.new_error_lookback} before: a new error on the checkout path.",
-              "otel-friction-js-errors", "var-service={{ $labels.service_name }}&var-page={{ $labels.page }}"),
+              "otel-friction-js-errors", "var-service={{ $labels.service_name }}&var-page={{ $labels.page }}", report=True),
         Alert("RumErrorClicksOnCheckout",
-              f'sum by (service_name, page, element) (increase(rum_error_clicks_total{{page=~"{CHECKOUT_PAGES}",{NOT_BOT}}}[15m])) >= {p.checkout_error_clicks}',
+              f"sum by (service_name, page, element) (\n  {_increase(checkout_error_clicks, p.checkout_error_window)}\n) >= {p.checkout_error_clicks}",
               _for(p, "5m"), "critical",
               "Clicks on {{ $labels.element }} at {{ $labels.page }} raise JS errors",
               f"At least {p.checkout_error_clicks} error-click episodes (a click followed by a JS error) on {{{{ $labels.element }}}} "
-              f"at {{{{ $labels.page }}}} in 15 minutes: visitors are trying to check out and the page breaks.",
-              "otel-friction-friction", "var-service={{ $labels.service_name }}&var-page={{ $labels.page }}"),
+              f"at {{{{ $labels.page }}}} in {p.checkout_error_window}: visitors are trying to check out and the page breaks.",
+              "otel-friction-friction", "var-service={{ $labels.service_name }}&var-page={{ $labels.page }}", report=True),
     ]
 
     w = p.pipeline_window
@@ -249,7 +278,7 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
               "Export attempts of session spans or metrics keep failing; spans are retried until the queue is full.",
               "otel-friction-overview"),
         Alert("OtelFrictionSpansDropped",
-              f"sum by (job, instance, destination, reason) (increase(otel_friction_spans_dropped_total[{w}])) > 0",
+              f"sum by (job, instance, destination, reason) (\n  {_increase('otel_friction_spans_dropped_total', w)}\n) > 0",
               _for(p, "5m"), "critical",
               "otel-friction loses session spans ({{ $labels.reason }})",
               "Session-trace spans were dropped: traces in Tempo are incomplete and exemplar links may lead nowhere.",
@@ -270,8 +299,11 @@ def alerts(p: RuleParams = RuleParams()) -> list[Alert]:
 
 def _annotations(a: Alert, p: RuleParams) -> dict:
     url = f"{p.grafana_base}/d/{a.dashboard}" + (f"?{a.dashboard_vars}" if a.dashboard_vars else "")
-    return {"summary": a.summary, "description": a.description, "runbook_url": f"{p.runbook_base}/{a.name}.md",
-            "dashboard_url": url}
+    out = {"summary": a.summary, "description": a.description, "runbook_url": f"{p.runbook_base}/{a.name}.md",
+           "dashboard_url": url}
+    if a.report:
+        out["report_url"] = p.report_url
+    return out
 
 
 def prometheus_rules(p: RuleParams = RuleParams()) -> dict:

@@ -16,28 +16,18 @@ from pathlib import Path
 import pytest
 
 from collector.collector_support import BUILD_TIMEOUT_S, GrpcTraceSink, build_collector, collector_env, start_collector, stop_collector
+from collector_plugin.monitoring import build as monitoring_build
+from collector_plugin.monitoring import rules as monitoring_rules
 
 from . import stack as st
 from .journeys import launch, run_all
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
-# Minimal alert rule used until collector_plugin/monitoring generates alert_rules/prometheus/*.yaml with a fast
-# variant the test can load (TODO in the final report of issue 7).
-E2E_RULES = """
-groups:
-  - name: otel-friction-e2e
-    interval: 1s
-    rules:
-      - alert: CheckoutErrorClicks
-        expr: sum by (service_name, page, element) (rum_error_clicks_total{page=~"/cart|/checkout.*", device!="bot"}) > 0
-        labels:
-          severity: warning
-        annotations:
-          summary: "Clicks on {{ $labels.element }} raise JS errors on {{ $labels.page }} ({{ $labels.service_name }})"
-          description: "{{ $value }} error-click episodes on {{ $labels.element }}; open the Session dashboard from the exemplars."
-          runbook_url: https://github.com/otel-friction/otel-friction/blob/main/docs/errors.md
-"""
+# The project's generated alert rules (collector_plugin/monitoring/rules.py, the same source as
+# alert_rules/prometheus/otel-friction.yaml) in their fast variant: 1 s evaluation, no `for`, 1-minute windows. One
+# scripted visitor breaks the coupon button, so the checkout error-click alert needs 1 episode instead of 5.
+E2E_RULE_PARAMS = monitoring_rules.RuleParams.fast(checkout_error_clicks=1)
 
 
 def _prereq_problem(message: str) -> None:
@@ -105,9 +95,10 @@ def stack(collector_bin, shop_bundles):
         cleanup.append(s.webhook.close)
         s.alertmanager = st.Alertmanager(work, s.webhook.url)
         cleanup.append(s.alertmanager.stop)
-        rules = work / "e2e-rules.yaml"
-        rules.write_text(E2E_RULES)
-        s.prometheus = st.Prometheus(work, [s.friction.service.addresses["metrics"]], [rules], s.alertmanager.address)
+        rule_file = work / "otel-friction-rules.yaml"
+        rule_file.write_text(monitoring_build.to_yaml(monitoring_rules.prometheus_rules(E2E_RULE_PARAMS)))
+        s.rule_params = E2E_RULE_PARAMS
+        s.prometheus = st.Prometheus(work, [s.friction.service.addresses["metrics"]], [rule_file], s.alertmanager.address)
         cleanup.append(s.prometheus.stop)
         ShopServer = _shop_server()
         s.shop = ShopServer("127.0.0.1", 0, otlp=s.otlp_browser_url, sdk="otel").start()

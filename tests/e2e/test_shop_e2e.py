@@ -6,14 +6,17 @@ instrumented with the OTel JS web SDK + otel-friction.js; every assertion goes t
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
+from collector_plugin.monitoring import rules
+
 from . import expect
 from .spans import attr, by_session
-from .stack import INACTIVITY_S, wait_until
+from .stack import INACTIVITY_S, ROOT, wait_until
 
 pytestmark = [pytest.mark.collector, pytest.mark.browser]
 SERVICE = "mug-shop"
@@ -54,21 +57,47 @@ def test_rum_error_exemplar_is_the_session_trace(stack, journeys):
     assert ids & coupon_traces, (ids, coupon_traces)
 
 
-def test_alert_for_the_injected_friction_reaches_the_alertmanager_webhook(stack, journeys):
-    def fired():
-        return [a for a in stack.webhook.alerts() if a["labels"].get("alertname") == "CheckoutErrorClicks"]
+def _generated(stack, name: str, **labels) -> dict:
+    """The generated rule's labels and annotations (rules.py), templates filled with the alert's labels."""
+    alert = next(a for a in rules.alerts(stack.rule_params) if a.name == name)
+    fill = lambda t: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], t)  # noqa: E731
+    return {"labels": {"alertname": name, **labels, "severity": alert.severity, **alert.labels},
+            "annotations": {k: fill(v) for k, v in rules._annotations(alert, stack.rule_params).items()}}
 
-    alerts = wait_until("CheckoutErrorClicks at the Alertmanager webhook", fired, SETTLE_S + 20, 0.5)
+
+def test_generated_alerts_for_the_injected_friction_reach_the_alertmanager_webhook(stack, journeys):
+    """The project's generated rules (conftest: RuleParams.fast) in the real Prometheus: the broken coupon button of
+    the coupon journey (one error-click episode, four TypeErrors on /cart, all on series born at their first value)
+    pages through the real Alertmanager, with the rule's labels and annotations."""
+    def fired(name):
+        return [a for a in stack.webhook.alerts()
+                if a["labels"].get("alertname") == name and a["labels"].get("service_name") == SERVICE]
+
+    # The windows are 1 minute and a new series only counts once Prometheus has scraped its target for a window.
+    alerts = wait_until("RumErrorClicksOnCheckout at the Alertmanager webhook", lambda: fired("RumErrorClicksOnCheckout"),
+                        SETTLE_S + 90, 0.5)
     a = alerts[0]
     assert a["status"] == "firing"
-    assert a["labels"]["page"] == "/cart"
-    assert a["labels"]["element"] == "#apply-coupon"
-    assert a["labels"]["service_name"] == SERVICE
-    assert a["labels"]["severity"] == "warning"
-    assert a["annotations"]["summary"] == f"Clicks on #apply-coupon raise JS errors on /cart ({SERVICE})"
-    assert a["annotations"]["runbook_url"].startswith("https://")
+    want = _generated(stack, "RumErrorClicksOnCheckout", service_name=SERVICE, page="/cart", element="#apply-coupon")
+    assert a["labels"] == want["labels"]
+    assert a["labels"]["severity"] == "critical"
+    assert a["annotations"] == want["annotations"]
+    ann = a["annotations"]
+    assert ann["summary"] == "Clicks on #apply-coupon at /cart raise JS errors"
+    assert "#apply-coupon" in ann["description"] and "/cart" in ann["description"] and "{{" not in str(ann)
+    assert ann["runbook_url"].startswith("https://") and ann["runbook_url"].endswith("/docs/runbooks/RumErrorClicksOnCheckout.md")
+    assert (ROOT / "docs/runbooks/RumErrorClicksOnCheckout.md").exists()
+    assert "var-page=/cart" in ann["dashboard_url"]
+    assert ann["report_url"] == stack.rule_params.report_url  # a behavioural alert: links to the anomaly report
+
+    # The coupon's four TypeErrors on /cart are a new error on the checkout path (production threshold: 3).
+    errors = wait_until("RumNewErrorOnCheckout at the Alertmanager webhook", lambda: fired("RumNewErrorOnCheckout"), 30, 0.5)
+    want = _generated(stack, "RumNewErrorOnCheckout", service_name=SERVICE, page="/cart", error_type="TypeError")
+    assert (errors[0]["status"], errors[0]["labels"], errors[0]["annotations"]) == ("firing", want["labels"], want["annotations"])
+
     # only the injected friction fires: nothing about the stepper, the product page or the other journeys
-    assert {(x["labels"]["page"], x["labels"]["element"]) for x in fired()} == {("/cart", "#apply-coupon")}
+    assert {(x["labels"]["page"], x["labels"]["element"]) for x in fired("RumErrorClicksOnCheckout")} == {("/cart", "#apply-coupon")}
+    assert {(x["labels"]["page"], x["labels"]["error_type"]) for x in fired("RumNewErrorOnCheckout")} == {("/cart", "TypeError")}
 
 
 def _sessions_ended(stack, journeys):

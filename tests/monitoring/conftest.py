@@ -129,11 +129,12 @@ def alertmanager(tmp_path_factory, webhook):
         p.stop()
 
 
-def start_prometheus(d: Path, scrape_target: str, rule_file: Path | None, alertmanager_url: str | None) -> tuple[Process, str]:
+def start_prometheus(d: Path, scrape_target: str | list[str], rule_file: Path | None, alertmanager_url: str | None) -> tuple[Process, str]:
     need(PROMETHEUS)
+    targets = [scrape_target] if isinstance(scrape_target, str) else list(scrape_target)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
-        "scrape_configs": [{"job_name": "otel-friction", "static_configs": [{"targets": [scrape_target]}]}],
+        "scrape_configs": [{"job_name": "otel-friction", "static_configs": [{"targets": targets}]}],
     }
     if rule_file:
         config["rule_files"] = [str(rule_file)]

@@ -118,15 +118,47 @@ def test_variables_on_aggregate_dashboards():
     assert {"datasource", "service", "page", "device", "visitor", "source"} <= names
 
 
+def _annotation_keys(alert: str) -> set[str]:
+    """Behavioural alerts (Rum*: friction, funnel, JS errors) also link to the anomaly report; pipeline alerts do not."""
+    base = {"summary", "description", "runbook_url", "dashboard_url"}
+    return base | {"report_url"} if alert.startswith("Rum") else base
+
+
 def test_every_alert_has_severity_and_annotations():
     for a in rules.prometheus_rules()["groups"]:
         for r in a["rules"]:
             if "alert" in r:
                 assert r["labels"]["severity"] in ("critical", "warning", "info")
-                assert set(r["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+                assert set(r["annotations"]) == _annotation_keys(r["alert"])
+                if "report_url" in r["annotations"]:
+                    assert r["annotations"]["report_url"] == rules.REPORT_URL
                 runbook = build.repo_root() / "docs/runbooks" / f"{r['alert']}.md"
                 assert runbook.exists(), runbook
                 assert r["annotations"]["runbook_url"].endswith(f"docs/runbooks/{r['alert']}.md")
+
+
+def test_report_url_is_a_rule_parameter():
+    url = "https://friction.example.com/report"
+    for doc in (rules.prometheus_rules(rules.RuleParams(report_url=url)), rules.grafana_rules(rules.RuleParams(report_url=url))):
+        urls = {r["annotations"].get("report_url") for g in doc["groups"] for r in g["rules"] if "annotations" in r}
+        assert urls == {url, None}
+
+
+def test_overview_anomalies_panel_lists_findings_by_score_and_links_to_the_report():
+    dash = dashboards.render("overview")
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["report_url"]["type"] == "textbox" and variables["report_url"]["query"] == rules.REPORT_URL
+    assert any(link.get("url") == "${report_url}" for link in dash["links"])
+    panel = next(p for p in _panels("overview") if p["title"] == "Anomalies")
+    assert panel["type"] == "table"
+    t, = panel["targets"]
+    assert t["instant"] and t["format"] == "table"
+    assert re.fullmatch(r"sort_desc\(max by \(service_name, page, kind, segment\) \(rum_anomaly_score\{.*\}\)\)", t["expr"])
+    organize = next(x for x in panel["transformations"] if x["id"] == "organize")["options"]
+    assert organize["renameByName"]["Value"] == "score"
+    assert panel["options"]["sortBy"] == [{"displayName": "score", "desc": True}]
+    assert [link["url"] for link in panel["fieldConfig"]["defaults"]["links"]] == ["${report_url}"]
+    assert [link["url"] for link in panel["links"]] == ["${report_url}"]
 
 
 def test_grafana_rules_file_shape():
@@ -142,6 +174,6 @@ def test_grafana_rules_file_shape():
             refs = {q["refId"]: q for q in r["data"]}
             assert refs["A"]["datasourceUid"] == "prometheus"
             assert refs["B"]["datasourceUid"] == refs["C"]["datasourceUid"] == "__expr__"
-            assert set(r["annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+            assert set(r["annotations"]) == _annotation_keys(r["title"])
     assert len(uids) == len(rules.alerts())
     json.dumps(doc)

@@ -1,5 +1,9 @@
 """A real Prometheus scrapes a running otel-friction fed simulated shop traffic; every dashboard query returns data,
-exemplars are stored, and the friction alert goes through a real Alertmanager to a webhook with labels and annotations."""
+exemplars are stored, and the friction alert goes through a real Alertmanager to a webhook with labels and annotations.
+
+A second otel-friction in the same scrape job holds an anomaly report with a finding (three days of simulated traffic
+and an injected anomaly, as in tests/report), so the Anomalies panel (``rum_anomaly_score``) has a series to show: the
+score exists only while the latest report has a finding."""
 
 from __future__ import annotations
 
@@ -11,13 +15,17 @@ import pytest
 import requests
 
 from collector_plugin.monitoring import build, dashboards, rules
+from collector_plugin.pipeline import Pipeline
 from collector_plugin.server import BackgroundService
 from collector_plugin.simulate import ShopSimulator, to_requests
-from tests.conftest import make_settings
+from conftest import make_settings  # tests/ is on sys.path (tests/conftest.py)
+from report.traffic import INJECTIONS, NOW, NOW_HOUR, feed
 
 from .conftest import start_prometheus, wait_until
 
 SESSIONS = 500
+REPORT_SESSIONS = 800  # per hour, as tests/report: enough mobile product-page sessions for the report's thresholds
+INJECTED = INJECTIONS["dead_click"]  # dead clicks on the product hero image, mobile only
 SUBST = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "15s", "${__range}": "1h"}
 
 
@@ -26,38 +34,64 @@ def _sent_sessions(bg: BackgroundService) -> float:
                if s.name == "otel_friction_sessions_ended_total")
 
 
+def _report_service() -> BackgroundService:
+    """otel-friction whose report store (in memory) holds the same hour of three previous days of simulated shop traffic
+    and a current hour with ``INJECTED``, fed through its pipeline on a simulated clock (tests/report/traffic.py). Then
+    its clock runs on from the report's time, and the periodic analysis (every second here) sets rum_anomaly_score."""
+    settings = make_settings(report__current_window_hours=1, report__baseline_days=3, report__min_page_sessions=300,
+                             report__min_segment_sessions=150, report__analysis_interval_seconds=1)
+    simulated, live_since = [1000.0], []
+    pipeline = Pipeline(settings, clock=lambda: NOW + time.monotonic() - live_since[0] if live_since else simulated[0])
+    for day in (3, 2, 1):
+        feed(pipeline, simulated, REPORT_SESSIONS, seed=100 + day, hour=NOW_HOUR - 24 * day)
+    feed(pipeline, simulated, REPORT_SESSIONS, seed=99, hour=NOW_HOUR, inject=INJECTED)
+    live_since.append(time.monotonic())
+    return BackgroundService(settings, pipeline=pipeline).__enter__()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, alertmanager):
     d = tmp_path_factory.mktemp("prometheus")
     rule_file = d / "rules.yaml"
     rule_file.write_text(build.to_yaml(rules.prometheus_rules(rules.RuleParams.fast())))
     settings = make_settings(sessions__inactivity_timeout_seconds=2, export__flush_interval_seconds=0.2)
-    with BackgroundService(settings) as bg:
-        prom, url = start_prometheus(d, bg.service.addresses["metrics"], rule_file, alertmanager)
-        try:
-            wait_until(lambda: requests.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"][0]["health"] == "up",
-                       30, "scrape target up")
-            sim = ShopSimulator(5, start_ns=time.time_ns() - 10 * 60 * 10**9)
-            sessions = [sim.session(i) for i in range(SESSIONS)]
-            http = requests.Session()
-            for req in to_requests(sessions):
-                body = gzip.compress(req.SerializeToString())
-                for _ in range(100):
-                    r = http.post(bg.url("otlp_http") + "/v1/logs", data=body, timeout=30,
-                                  headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
-                    if r.status_code not in (429, 503):
-                        break
-                    time.sleep(float(r.headers.get("Retry-After", "0.2")))  # what a collector's retry does
-                r.raise_for_status()
-            wait_until(lambda: _sent_sessions(bg) >= SESSIONS, 60, "all simulated sessions to end")
-            ended_at = time.monotonic()
-            # Two scrapes after the last flush, so every counter has its final value in Prometheus.
-            last = lambda: requests.get(f"{url}/api/v1/query", params={"query": "sum(otel_friction_sessions_ended_total)"},  # noqa: E731
-                                        timeout=5).json()["data"]["result"]
-            wait_until(lambda: last() and float(last()[0]["value"][1]) >= SESSIONS, 30, "Prometheus to scrape the final counts")
-            yield {"url": url, "bg": bg, "ended_at": ended_at}
-        finally:
-            prom.stop()
+    reporting = _report_service()
+    try:
+        with BackgroundService(settings) as bg:
+            targets = [bg.service.addresses["metrics"], reporting.service.addresses["metrics"]]
+            prom, url = start_prometheus(d, targets, rule_file, alertmanager)
+            try:
+                wait_until(lambda: [t["health"] for t in requests.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]] == ["up"] * 2,
+                           30, "scrape targets up")
+                sim = ShopSimulator(5, start_ns=time.time_ns() - 10 * 60 * 10**9)
+                sessions = [sim.session(i) for i in range(SESSIONS)]
+                http = requests.Session()
+                ended = lambda: requests.get(f"{url}/api/v1/query", params={"query": f'sum(otel_friction_sessions_ended_total{{instance="{targets[0]}"}})'},  # noqa: E731
+                                             timeout=5).json()["data"]["result"]
+                # Two waves, the second sent once Prometheus has scraped the first: counters are born at their first
+                # value, so a series whose every increment fell between two scrapes would have no rate() at all; the
+                # second wave's increments land on series Prometheus already has (the rate-based alert below).
+                for n in (SESSIONS // 2, SESSIONS):
+                    for req in to_requests(sessions[n - SESSIONS // 2:n]):
+                        body = gzip.compress(req.SerializeToString())
+                        for _ in range(100):
+                            r = http.post(bg.url("otlp_http") + "/v1/logs", data=body, timeout=30,
+                                          headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+                            if r.status_code not in (429, 503):
+                                break
+                            time.sleep(float(r.headers.get("Retry-After", "0.2")))  # what a collector's retry does
+                        r.raise_for_status()
+                    wait_until(lambda: _sent_sessions(bg) >= n, 60, f"{n} simulated sessions to end")
+                    # A scrape after the last flush, so every counter has its value in Prometheus.
+                    wait_until(lambda: ended() and float(ended()[0]["value"][1]) >= n, 30, f"Prometheus to scrape {n} ended sessions")
+                ended_at = time.monotonic()
+                score = lambda: requests.get(f"{url}/api/v1/query", params={"query": "rum_anomaly_score"}, timeout=5).json()["data"]["result"]  # noqa: E731
+                wait_until(score, 30, "rum_anomaly_score of the reporting service in Prometheus")
+                yield {"url": url, "bg": bg, "ended_at": ended_at, "reporting": reporting}
+            finally:
+                prom.stop()
+    finally:
+        reporting.stop()
 
 
 def _queries():
@@ -111,6 +145,23 @@ def test_exemplars_carry_trace_ids(live):
     assert trace_ids and all(re.fullmatch(r"[0-9a-f]{32}", t) for t in trace_ids)
 
 
+def test_anomalies_panel_lists_the_injected_finding_first_and_links_to_the_report(live):
+    panel = next(p for p in dashboards.render("overview")["panels"] if p["title"] == "Anomalies" and p["type"] == "table")
+    expr = _substitute(panel["targets"][0]["expr"])
+    rows = requests.get(f"{live['url']}/api/v1/query", params={"query": expr}, timeout=10).json()["data"]["result"]
+    top = rows[0]  # sort_desc: the strongest finding first
+    assert {k: top["metric"][k] for k in ("page", "kind", "segment")} == {"page": INJECTED.page, "kind": INJECTED.kind,
+                                                                         "segment": INJECTED.segment_label}
+    assert float(top["value"][1]) > 2  # q < 0.01
+    assert [float(r["value"][1]) for r in rows] == sorted((float(r["value"][1]) for r in rows), reverse=True)
+    # The row and header links open ${report_url}: here the reporting service's own /report, which shows the finding.
+    links = panel["fieldConfig"]["defaults"]["links"] + panel["links"]
+    assert links and all(link["url"] == "${report_url}" for link in links)
+    page = requests.get(links[0]["url"].replace("${report_url}", live["reporting"].url("metrics") + "/report"), timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "id='findings'" in page.text and INJECTED.kind in page.text and INJECTED.segment_label in page.text
+
+
 def test_friction_alert_reaches_webhook_through_alertmanager(live, webhook):
     def delivered():
         return [a for a in webhook.alerts() if a["labels"].get("alertname") == "RumRageClickRateHigh"]
@@ -126,7 +177,8 @@ def test_friction_alert_reaches_webhook_through_alertmanager(live, webhook):
     assert a["labels"]["severity"] == "warning"
     assert a["labels"]["service_name"] == "demo-shop" and a["labels"]["page"]
     ann = a["annotations"]
-    assert set(ann) >= {"summary", "description", "runbook_url", "dashboard_url"}
+    assert set(ann) == {"summary", "description", "runbook_url", "dashboard_url", "report_url"}
+    assert ann["report_url"] == rules.RuleParams.fast().report_url
     assert a["labels"]["page"] in ann["summary"] and "{{" not in ann["summary"] + ann["description"] + ann["dashboard_url"]
     assert ann["runbook_url"].endswith("/docs/runbooks/RumRageClickRateHigh.md")
     assert f"var-page={a['labels']['page']}" in ann["dashboard_url"]

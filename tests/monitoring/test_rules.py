@@ -2,7 +2,8 @@
 
 The unit tests are generated here from scenarios: for every alert, a synthetic series that should page fires, and
 normal traffic and low traffic (the minimum-traffic guard) stay silent. Series are 7 days of history (for the
-same-hour baselines) plus an incident. Expected annotations are the rule's templates filled with the labels."""
+same-hour baselines) plus an incident. Expected annotations are the rule's templates filled with the labels.
+``born_at_first_value`` covers counters whose series appear at their first value (increase() alone misses it)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,63 @@ def expect(alert: str, **labels) -> dict:
 
 def day7(minutes: int) -> str:
     return f"{7 * 24 * 60 + minutes}m"
+
+
+def _lab(name: str, labels: dict) -> str:
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def born_at_first_value() -> dict:
+    """Counters with labels appear on their first increment, so their first scraped value is already N (an element's
+    first error-click episodes, a new error group, the first dropped spans). increase() only sees growth between
+    samples: a series born at 5 that stays at 5 has an increase of 0. These series are born at 7d and stay flat.
+
+    Instance ``a`` was scraped all along: its new series must page. Two look-alikes must not: instance ``late``, whose
+    scraping starts at 7d with counters already high (a new Prometheus, a long-running processor), and instance ``gap``,
+    unreachable for 30 minutes, whose series come back with the value they had before."""
+    shop = {"service_name": "shop"}
+    a, late, gap = ({"job": "otel-friction", "instance": i} for i in ("a", "late", "gap"))
+    end = BASE + 24
+    new = lambda first: f"_x{BASE} {first:g}x24"  # noqa: E731 - absent for 7 days, born at 7d with `first`, then flat
+    gapped = lambda v: f"{v:g}x{BASE - 6} _x6 {v:g}x23"  # noqa: E731 - present, absent 7d-25m .. 7d, back (same value)
+    series = [
+        {"series": _lab("up", a), "values": f"1x{end}"},
+        {"series": _lab("up", late), "values": f"_x{BASE} 1x24"},
+        {"series": _lab("up", gap), "values": f"1x{BASE - 6} 0x5 1x23"},
+        # instance a: born inside the window at (or above) the threshold -> pages; below it -> silent
+        {"series": _lab("rum_error_clicks_total", {**a, **shop, "page": "/cart", "device": "desktop", "element": "#apply-coupon"}), "values": new(5)},
+        {"series": _lab("rum_error_clicks_total", {**a, **shop, "page": "/cart", "device": "desktop", "element": "#qty-minus"}), "values": new(4)},
+        {"series": _lab("rum_error_group_sessions_total", {**a, **shop, "error_group": "b0rnat3b0rn0"}), "values": new(3)},
+        {"series": _lab("rum_error_group_sessions_total", {**a, **shop, "error_group": "b0rnat2b0rn0"}), "values": new(2)},
+        {"series": _lab("rum_js_errors_total", {**a, **shop, "page": "/checkout/payment", "error_type": "RangeError"}), "values": new(3)},
+        {"series": _lab("rum_js_errors_total", {**a, **shop, "page": "/checkout/payment", "error_type": "SyntaxError"}), "values": new(2)},
+        {"series": _lab("otel_friction_spans_dropped_total", {**a, "destination": "otlp", "reason": "queue_full"}), "values": new(7)},
+        # instance late: scraped from 7d on, lifetime totals far above every threshold -> silent
+        {"series": _lab("rum_error_clicks_total", {**late, **shop, "page": "/cart", "device": "desktop", "element": "#late"}), "values": new(200)},
+        {"series": _lab("rum_error_group_sessions_total", {**late, **shop, "error_group": "1a7e1a7e1a7e"}), "values": new(50)},
+        {"series": _lab("rum_js_errors_total", {**late, **shop, "page": "/checkout/review", "error_type": "TypeError"}), "values": new(50)},
+        {"series": _lab("otel_friction_spans_dropped_total", {**late, "destination": "otlp", "reason": "queue_full"}), "values": new(70)},
+        # instance gap: old series, unseen during the outage, no new counts -> silent
+        {"series": _lab("rum_error_clicks_total", {**gap, **shop, "page": "/cart", "device": "desktop", "element": "#gap"}), "values": gapped(100)},
+        {"series": _lab("otel_friction_spans_dropped_total", {**gap, "destination": "otlp", "reason": "queue_full"}), "values": gapped(70)},
+    ]
+    # "for" from the born series' first evaluation (7d): RumErrorClicksOnCheckout 5m, OtelFrictionSpansDropped 5m.
+    checks = [
+        ("RumErrorClicksOnCheckout", day7(-5), []),
+        ("RumErrorClicksOnCheckout", day7(5), [expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#apply-coupon")]),
+        ("RumErrorClicksOnCheckout", day7(10), [expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#apply-coupon")]),
+        ("RumErrorClicksOnCheckout", day7(20), []),  # the episodes are older than the 15-minute window
+        ("RumNewErrorGroup", day7(10), [expect("RumNewErrorGroup", **shop, error_group="b0rnat3b0rn0")]),
+        ("RumNewErrorGroup", day7(55), [expect("RumNewErrorGroup", **shop, error_group="b0rnat3b0rn0")]),
+        ("RumNewErrorGroup", day7(65), []),
+        ("RumNewErrorOnCheckout", day7(10), [expect("RumNewErrorOnCheckout", **shop, page="/checkout/payment", error_type="RangeError")]),
+        ("RumNewErrorOnCheckout", day7(40), []),
+        ("OtelFrictionSpansDropped", day7(5), [expect("OtelFrictionSpansDropped", **a, destination="otlp", reason="queue_full")]),
+        ("OtelFrictionSpansDropped", day7(15), []),
+    ]
+    assert all(int(t[:-1]) <= end * 5 for _, t, _ in checks)  # every evaluation within the series
+    return {"interval": "5m", "input_series": series,
+            "alert_rule_test": [{"eval_time": t, "alertname": name, "exp_alerts": exp} for name, t, exp in checks]}
 
 
 def scenarios() -> list[dict]:
@@ -104,6 +162,8 @@ def scenarios() -> list[dict]:
         {"eval_time": day7(30), "alertname": "RumErrorClicksOnCheckout",
          "exp_alerts": [expect("RumErrorClicksOnCheckout", **shop, page="/checkout/payment", element="#pay")]},
     ]})
+
+    tests.append(born_at_first_value())
 
     # Pipeline health: instance a stops receiving, b rejects / drops / fails to export, c is healthy.
     job = {"job": "otel-friction"}
