@@ -244,15 +244,12 @@ class Service:
                 headers["Retry-After"] = str(self.settings.server.retry_after_seconds)
                 err = RequestError(429, "otel-friction is at capacity; retry after the given delay", "throttled")
                 return self._http_error(err, fmt, headers, signal_name, count=False)
-            self.pending += 1
             try:
                 # On the event loop itself: a few ms, and every hop to another thread would wait for the GIL.
                 accepted = self.pipeline.accept(signal_name, body, fmt, request.headers.get("Content-Encoding"))
             except RequestError as err:
-                self.pending -= 1
                 return self._http_error(err, fmt, headers, signal_name)
             except Exception as exc:  # a bug must cost one request, not the service; 500 is not retried
-                self.pending -= 1
                 log.exception("request failed", extra={"signal": signal_name})
                 return self._http_error(RequestError(500, f"internal error: {type(exc).__name__}", "internal_error"), fmt, headers, signal_name)
             self._enqueue(accepted)
@@ -306,15 +303,12 @@ class Service:
                     status.details.add().Pack(retry)
                     await context.abort(grpc.StatusCode.UNAVAILABLE, status.message,
                                         trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
-                self.pending += 1
                 try:
                     accepted = self._grpc_accept(signal_name, body)  # on the event loop, as for HTTP
                 except RequestError as err:
-                    self.pending -= 1
                     self.pipeline.selfm.requests_rejected.labels("grpc", err.reason).inc()
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.pipeline.normalizer.masker.text(str(err)))
                 except Exception as exc:  # a bug must cost one request, not the service
-                    self.pending -= 1
                     log.exception("request failed", extra={"signal": signal_name})
                     self.pipeline.selfm.requests_rejected.labels("grpc", "internal_error").inc()
                     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
@@ -336,8 +330,10 @@ class Service:
         return self.pipeline.accept_request(signal_name, decode(signal_name, body, "protobuf").request, raw=body)
 
     def _enqueue(self, accepted: Accepted) -> None:
-        """Hand an answered request to the pipeline thread; it stays counted in ``pending`` until processed."""
+        """Hand an answered request to the pipeline thread; it stays counted in ``pending`` until processed.
+        Acceptance runs on the event loop without awaiting, so the capacity check before it still holds here."""
         loop = asyncio.get_running_loop()
+        self.pending += 1
 
         def run() -> None:
             try:
