@@ -24,8 +24,8 @@ from .emit.selfmetrics import SelfMetrics
 from .log import get_logger
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
-from .ingest.classify import Classified, Limits, classify_logs, classify_spans
-from .ingest.decode import Format, Signal, decode, decompress
+from .ingest.classify import Classified, Limits, LogsBatch, classify_logs, classify_spans
+from .ingest.decode import Format, Signal, decode, decode_logs, decompress
 from .ingest.validate import validate
 from .normalize import Normalizer
 from .report import ReportAggregator
@@ -80,13 +80,15 @@ class Pipeline:
     def accept(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> Accepted:
         """Decode one OTLP/HTTP body. Raises RequestError when the whole request is unusable."""
         raw = decompress(body, encoding, self.settings.server.max_body_bytes)
-        decoded = decode(signal, raw, fmt)
+        decoded = decode(signal, raw, fmt, self.limits)
         return self.accept_request(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors,
                                    raw if fmt == "protobuf" else None)
 
     def accept_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc", rejected: int = 0,
                        errors: list[str] | None = None, raw: bytes | None = None) -> Accepted:
         """Validate a decoded request; ``raw``, its protobuf bytes if at hand, makes the session check cheaper."""
+        if signal == "logs" and not isinstance(request, LogsBatch):  # OTLP/JSON, or a request built in process
+            request = decode_logs(request.SerializeToString(), self.limits)
         v = validate(signal, request, self.limits, raw)
         rejected += v.rejected
         errors = (errors or []) + v.errors
@@ -103,7 +105,7 @@ class Pipeline:
         signal, request = accepted.signal, accepted.request
         default_service = self.settings.default_service_name
         if signal == "logs":
-            c = classify_logs(request, default_service, self.limits)
+            c = classify_logs(request, default_service)
         elif signal == "traces":
             c = classify_spans(request, default_service, self.limits)
         else:

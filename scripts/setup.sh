@@ -14,9 +14,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=""
 [ "$what" = test ] && extras="[test]"
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-test}"
+# The native part (native/, Rust) is compiled by the install, so its sources are part of the stamp.
+if ! command -v cargo >/dev/null 2>&1; then
+  log "cargo not found: the native part (native/) needs a Rust toolchain (https://rustup.rs)"
+  exit 1
+fi
+stamp=".venv/.installed-$(cat pyproject.toml native/Cargo.toml native/Cargo.lock native/src/*.rs | sha256sum | cut -c1-16)${extras:+-test}"
 if [ ! -f "$stamp" ]; then
-  log "installing otel-friction${extras} into .venv"
+  log "installing otel-friction${extras} into .venv (compiles the native part with cargo)"
   .venv/bin/pip install --quiet --disable-pip-version-check -e ".${extras}"
   touch "$stamp"
 fi

@@ -35,6 +35,34 @@ def total(samples: dict, name: str, **labels: str) -> float:
     return sum(v for lab, v in samples.get(name, []) if all(lab.get(k) == val for k, val in labels.items()))
 
 
+class Pairs(list):
+    """A kvlist given as (key, value) pairs, so a key can repeat (``set_any`` takes a dict as a kvlist too)."""
+
+
+def set_any(av, value) -> None:
+    """Write a Python value into an OTLP AnyValue: None leaves it empty; list → array, dict/Pairs → kvlist."""
+    if value is None:
+        return
+    if isinstance(value, (dict, Pairs)):
+        av.kvlist_value.SetInParent()
+        for k, v in (value.items() if isinstance(value, dict) else value):
+            set_any(av.kvlist_value.values.add(key=k).value, v)
+    elif isinstance(value, list):
+        av.array_value.SetInParent()
+        for v in value:
+            set_any(av.array_value.values.add(), v)
+    elif isinstance(value, bool):
+        av.bool_value = value
+    elif isinstance(value, int):
+        av.int_value = value
+    elif isinstance(value, float):
+        av.double_value = value
+    elif isinstance(value, bytes):
+        av.bytes_value = value
+    else:
+        av.string_value = value
+
+
 def attr(span_or_record, key: str):
     for kv in span_or_record.attributes:
         if kv.key == key:

@@ -1,12 +1,14 @@
 """The one classifier: every OTLP record becomes an event of a known kind, or is counted with a reason.
 
 Senders disagree on names (OTel JS logs, OTel JS spans, Faro, this project's instrumentation); this is the
-only module that knows their vocabularies. It reads only the attributes a kind needs. Its input has passed
-``validate`` (ids and attribute counts), so every record here is usable or counted as dropped/skipped.
+only module that knows their vocabularies. It reads only the attributes a kind needs (``KNOWN_KEYS``; the logs
+decoder converts no others). Its input has passed validation (ids and attribute counts), so every record here
+is usable or counted as dropped/skipped.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -77,14 +79,28 @@ KNOWN_KEYS = frozenset({
 })
 
 
-class _Attrs:
-    """The known attributes of one record, read in one pass (upb makes every field access a Python call, so
-    each record's attribute list is walked once rather than once per lookup)."""
+@dataclass(frozen=True, slots=True)
+class LogsBatch:
+    """A logs request as ``ingest.decode`` leaves it: validated, each record reduced to its ``KNOWN_KEYS``."""
 
-    __slots__ = ("_v",)
+    resources: list  # [(resource attrs, [(scope name, [(time_unix_nano, observed_time_unix_nano, event_name, trace_id, span_id, attrs)])])]
+    records: int  # valid records
+    rejected: int  # invalid records, left out
+    errors: list[str]  # why, one per rejected record
+    without_session: int  # valid records with no session.id on the record or its resource
 
-    def __init__(self, kvs: Any, limits: Limits):
-        values = {}
+
+class _Attrs(dict):
+    """The known attributes of one record, converted, with typed lookups. A dict, so plain lookups and ``in``
+    cost no Python call; ``tests/test_classify_keys.py`` checks that every key read here is in ``KNOWN_KEYS``
+    (a key missing there would read as absent)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, kvs: Any, limits: Limits) -> "_Attrs":
+        """From upb KeyValues, in one pass (upb makes every field access a Python call)."""
+        values = cls()
         for kv in kvs:
             key = kv.key
             if key in KNOWN_KEYS:
@@ -95,35 +111,27 @@ class _Attrs:
                     values[key] = text if len(text) <= limits.max_length else text[:limits.max_length]
                 else:
                     values[key] = _value(v, limits)
-        self._v = values
-
-    def __contains__(self, key: str) -> bool:
-        assert key in KNOWN_KEYS, key  # a key missing from KNOWN_KEYS would read as absent
-        return key in self._v
-
-    def get(self, key: str) -> Any:
-        assert key in KNOWN_KEYS, key
-        return self._v.get(key)
+        return values
 
     def str(self, *keys: str) -> str | None:
         for key in keys:
             value = self.get(key)
             if value is not None and value != "":
-                return value if isinstance(value, str) else str(value)
+                return value if type(value) is str else str(value)
         return None
 
     def int(self, *keys: str) -> int | None:
         for key in keys:
             value = self.get(key)
-            if isinstance(value, bool):
-                continue
-            if isinstance(value, (int, float)):
-                return int(value)
+            if type(value) is int:
+                return value
             if isinstance(value, str):
                 try:
-                    return int(float(value))
+                    value = float(value)
                 except ValueError:
                     continue
+            if isinstance(value, float) and math.isfinite(value):  # NaN and ±inf have no integer
+                return int(value)
         return None
 
     def float(self, key: str) -> float | None:
@@ -154,8 +162,7 @@ class _Resource:
     client: Client
 
 
-def _resource(resource: Any, default_service: str, limits: Limits) -> _Resource:
-    a = _Attrs(resource.attributes, limits)
+def _resource(a: _Attrs, default_service: str) -> _Resource:
     return _Resource(
         service_name=a.str("service.name") or default_service,
         service_version=a.str("service.version"),
@@ -263,17 +270,16 @@ _SKIPPED_EVENTS = {"faro.navigation", "faro.tracing.fetch", "faro.performance.re
                    "browser.resource_timing"}
 
 
-def classify_logs(request: Any, default_service: str, limits: Limits = Limits(), now_ns: int | None = None) -> Classified:
+def classify_logs(batch: LogsBatch, default_service: str, now_ns: int | None = None) -> Classified:
     out = Classified()
     now_ns = now_ns or time.time_ns()
-    for rl in request.resource_logs:
-        res = _resource(rl.resource, default_service, limits)
-        for sl in rl.scope_logs:
-            scope = sl.scope.name
-            for rec in sl.log_records:
-                a = _Attrs(rec.attributes, limits)
+    for resource_attrs, scopes in batch.resources:
+        res = _resource(_Attrs(resource_attrs), default_service)
+        for scope, records in scopes:
+            for time_ns, observed_ns, event_name, trace_id, span_id, attrs in records:
+                a = _Attrs(attrs)
                 session_id = a.str(SESSION_ID) or res.session_id
-                name = rec.event_name or a.str("event.name") or ""
+                name = event_name or a.str("event.name") or ""
                 kind_detail = _LOG_EVENTS.get(name)
                 if kind_detail is not None:
                     kind, build = kind_detail
@@ -299,10 +305,10 @@ def classify_logs(request: Any, default_service: str, limits: Limits = Limits(),
                 else:
                     source = Source.OTEL_LOGS
                 out.events.append(Event(
-                    kind=kind, source=source, time_ns=rec.time_unix_nano or rec.observed_time_unix_nano or now_ns,
+                    kind=kind, source=source, time_ns=time_ns or observed_ns or now_ns,
                     session_id=session_id, service_name=res.service_name, service_version=res.service_version,
                     detail=build(a), url=a.str("url.full", "http.url", "page.url"), client=_client(res, a),
-                    trace_id=rec.trace_id, span_id=rec.span_id,
+                    trace_id=trace_id, span_id=span_id,
                 ))
     return out
 
@@ -316,7 +322,7 @@ def _is_network(a: _Attrs) -> bool:
 def classify_spans(request: Any, default_service: str, limits: Limits = Limits()) -> Classified:
     out = Classified()
     for rs in request.resource_spans:
-        res = _resource(rs.resource, default_service, limits)
+        res = _resource(_Attrs.of(rs.resource.attributes, limits), default_service)
         # A stock click span has no reaction flag; its child fetch/XHR spans (same batch) are the evidence.
         children: Counter = Counter()
         for ss in rs.scope_spans:
@@ -326,7 +332,7 @@ def classify_spans(request: Any, default_service: str, limits: Limits = Limits()
         for ss in rs.scope_spans:
             scope = ss.scope.name
             for span in ss.spans:
-                a = _Attrs(span.attributes, limits)
+                a = _Attrs.of(span.attributes, limits)
                 session_id = a.str(SESSION_ID) or res.session_id
                 if not session_id:
                     out.dropped["missing_session_id"] += 1
@@ -364,5 +370,5 @@ def classify_spans(request: Any, default_service: str, limits: Limits = Limits()
                 for ev in span.events:
                     if ev.name == "exception":
                         out.events.append(Event(kind=Kind.JS_ERROR, time_ns=ev.time_unix_nano or span.start_time_unix_nano,
-                                                detail=_error(_Attrs(ev.attributes, limits)), url=url, **common))
+                                                detail=_error(_Attrs.of(ev.attributes, limits)), url=url, **common))
     return out

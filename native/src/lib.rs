@@ -1,0 +1,15 @@
+//! `collector_plugin._native`: the parts of the per-record path where Python's per-object cost is the
+//! bottleneck. Each module registers its own functions; the Python side imports them from one place.
+
+use pyo3::prelude::*;
+
+mod logs;
+mod pb;
+mod wire;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logs::register(m)?;
+    wire::register(m)?;
+    Ok(())
+}
