@@ -25,6 +25,10 @@ class Kind(enum.Enum):
     SESSION_START = "session_start"  # the SDK says a session (re)started; starts nothing by itself
     LOG = "log"  # a console/app log line: kept as context, no signal of its own
 
+    # Members are singletons compared by identity, so they can hash by identity too: Enum.__hash__ is Python code
+    # (hash of the name), and kinds key dicts on every event.
+    __hash__ = object.__hash__
+
 
 class Source(enum.Enum):
     """Which sender produced the record; detectors use it to know what the record can show."""

@@ -14,6 +14,7 @@ from bisect import bisect_right, insort
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 
 from .config import SessionConfig
 from .events import Event, Kind, PageView, Source
@@ -23,14 +24,14 @@ from .normalize.segments import Segmenter
 # describe the same page load; within this window they are merged into one page view.
 PAGE_VIEW_MERGE_NS = 5_000_000_000
 MAX_PAGE_EVENTS = 512  # per page view; detectors and span events read them, so a flood can't grow memory
+# Enum members bound to module names: on Python 3.11 ``Kind.CLICK`` is a class attribute read through EnumType's
+# __getattr__ hook (~0.1 µs, more than the comparison), and every event is compared against several kinds.
+_PAGE_VIEW, _CLICK, _JS_ERROR, _NETWORK = Kind.PAGE_VIEW, Kind.CLICK, Kind.JS_ERROR, Kind.NETWORK
+_OTEL_SPANS, _FRICTION_JS = Source.OTEL_SPANS, Source.FRICTION_JS
 
 
-def _time(e: Event) -> int:
-    return e.time_ns
-
-
-def _start(p: "Page") -> int:
-    return p.start_ns
+_time = attrgetter("time_ns")  # sort keys: C getters, not Python functions called per event
+_start = attrgetter("start_ns")
 
 
 @lru_cache(maxsize=4096)  # a tick's outputs come a session at a time; the ids are asked for once per span and metric
@@ -223,7 +224,7 @@ class SessionTable:
         s.start_ns = first.time_ns
         devices = [e.device for e in events if e.device and e.device != "unknown"]
         s.device = devices[0] if devices else "unknown"
-        landing = next((e for e in events if e.kind is Kind.PAGE_VIEW and e.url), None) or next((e for e in events if e.url), None)
+        landing = next((e for e in events if e.kind is _PAGE_VIEW and e.url), None) or next((e for e in events if e.url), None)
         s.landing_url = landing.url if landing else None
         referrer = next((e.detail.referrer for e in events if isinstance(e.detail, PageView) and e.detail.referrer), None)
         s.source = self.segmenter.source(s.landing_url, referrer)
@@ -244,50 +245,57 @@ class SessionTable:
         if not s.announced:
             self._announce(s, events)
             out.append(SessionStarted(s))
-        s.friction_js = s.friction_js or any(e.source is Source.FRICTION_JS for e in events)
+        s.friction_js = s.friction_js or any(e.source is _FRICTION_JS for e in events)
         for e in events:
-            if e.kind is Kind.CLICK and e.source is Source.OTEL_SPANS and s.friction_js:
+            kind, t = e.kind, e.time_ns
+            if kind is _CLICK and e.source is _OTEL_SPANS and s.friction_js:
                 # The same physical click, also seen by user-interaction: keep only its link, don't count it twice.
                 page = self._page_for(s, e, out)
                 if page is not None:
                     self._link(page, e)
                 self.drops["duplicate_click"] += 1
                 continue
-            if s.start_ns == 0 or e.time_ns < s.start_ns:
-                s.start_ns = e.time_ns
-            s.last_ns = max(s.last_ns, e.time_ns)
-            if e.kind in (Kind.PAGE_VIEW, Kind.CLICK):
+            if s.start_ns == 0 or t < s.start_ns:
+                s.start_ns = t
+            if t > s.last_ns:
+                s.last_ns = t
+            if e.trace_id and (kind is _PAGE_VIEW or kind is _CLICK):
                 self._link(s, e)
             page = self._page_for(s, e, out)
-            if e.kind is Kind.PAGE_VIEW:
+            if kind is _PAGE_VIEW:
                 continue
-            if page is not None:
-                if e.kind is Kind.CLICK:
+            if kind is _CLICK:
+                s.clicks += 1
+                if page is not None:
                     page.clicks += 1
-                elif e.kind is Kind.JS_ERROR:
+            elif kind is _JS_ERROR:
+                s.errors += 1
+                if page is not None:
                     page.errors += 1
-                elif e.kind is Kind.NETWORK:
-                    page.network += 1
-                if not page.events:
+            elif kind is _NETWORK and page is not None:
+                page.network += 1
+            if page is not None:
+                held = page.events
+                if not held:
                     page.events = [e]
-                elif len(page.events) < MAX_PAGE_EVENTS:
-                    if e.time_ns < page.events[-1].time_ns:
-                        insort(page.events, e, key=_time)  # a late arrival from an earlier tick
+                elif len(held) < MAX_PAGE_EVENTS:
+                    if t < held[-1].time_ns:
+                        insort(held, e, key=_time)  # a late arrival from an earlier tick
                     else:
-                        page.events.append(e)
+                        held.append(e)
                 else:
                     self.drops["page_event_limit"] += 1
-            if e.kind is Kind.CLICK:
-                s.clicks += 1
-            elif e.kind is Kind.JS_ERROR:
-                s.errors += 1
             out.append(Happened(s, page, e))
 
     def _page_for(self, s: Session, e: Event, out: list[Output]) -> Page | None:
         """The page view an event belongs to; starts a new one for page views and for events on a new route."""
-        i = bisect_right(s.pages, e.time_ns, key=_start) - 1
-        at = s.pages[i] if i >= 0 else None
-        if e.kind is Kind.PAGE_VIEW:
+        pages = s.pages
+        if pages and e.time_ns >= pages[-1].start_ns:
+            i = len(pages) - 1  # the current page view: almost every event, no search needed
+        else:
+            i = bisect_right(pages, e.time_ns, key=_start) - 1
+        at = pages[i] if i >= 0 else None
+        if e.kind is _PAGE_VIEW:
             if at is not None and at.url == e.url and e.time_ns - at.start_ns < PAGE_VIEW_MERGE_NS:
                 self._link(at, e)
                 return at
@@ -318,7 +326,7 @@ class SessionTable:
     def _start_page(self, s: Session, e: Event, pos: int, out: list[Output]) -> Page:
         nav = e.detail.nav_type if isinstance(e.detail, PageView) else "implicit"
         page = Page(span_id=new_span_id(), index=s.page_views, route=e.route or "unknown", url=e.url, start_ns=e.time_ns, nav_type=nav)
-        if e.kind is Kind.PAGE_VIEW:
+        if e.kind is _PAGE_VIEW:
             self._link(page, e)
         s.page_views += 1
         s.pages.insert(pos, page)

@@ -6,9 +6,11 @@ sessionize's outputs; it never changes session state.
 
 from __future__ import annotations
 
-import statistics
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter, deque
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import attrgetter
 from urllib.parse import urlsplit
 
 from ..config import DetectConfig, ErrorsConfig
@@ -24,8 +26,14 @@ __all__ = ["DetectStage", "Found", "FormStarted", "StepReached", "Converted", "D
            "ImpactUpdate", "Signal", "Episode"]
 
 BASELINE_MIN_SAMPLES = 20
+BASELINE_SAMPLES = 500  # a route's scroll baseline is the median of its last this many scroll summaries
+# Members bound to module names: ``Kind.X`` is a slow class attribute read on Python 3.11 (see sessionize.py).
+_CLICK, _SCROLL, _FORM_FOCUS = Kind.CLICK, Kind.SCROLL, Kind.FORM_FOCUS
+_JS_ERROR, _USER_ACTION = Kind.JS_ERROR, Kind.USER_ACTION
+_start_ns = attrgetter("start_ns")
 
 
+@lru_cache(maxsize=4096)  # asked for every page of a session on each new page view
 def _path(url: str | None) -> str:
     if not url:
         return ""
@@ -156,37 +164,52 @@ class DetectStage:
         self._state: dict[str, _State] = {}
         self._unsettled: dict[str, _State] = {}  # states with episodes waiting for their session to go quiet
         self._scroll_baseline: dict[str, deque] = {}
+        # The same samples sorted, so the median is a lookup: it is read on every evaluation of a scrolled page.
+        # Derived from _scroll_baseline (not checkpointed): built on first read.
+        self._sorted_baseline: dict[str, list] = {}
         self.capped = 0  # episodes not reported because of the per-page cap
 
     def run(self, outputs: list[Output], now: float) -> list[DetectOutput]:
         out: list[DetectOutput] = []
-        touched: dict[int, tuple[_State, Page]] = {}
+        touched: dict[Page, _State] = {}  # pages with new events, in order (a Page hashes by identity)
         ended: set[str] = set()
         fresh: dict[str, _State] = {}  # states of this run not stored (yet): one instance per session within a run
+        # A session's outputs come one after another: its state is looked up once per run of them (until it ends).
+        last: Session | None = None
+        st: _State | None = None
         for o in outputs:
-            if isinstance(o, PageStarted):
-                st = self._get(o.session, fresh)
+            t = type(o)  # outputs are exactly sessionize's classes: one comparison each, most are Happened
+            if t is Happened:
+                page = o.page
+                if page is None:
+                    continue
+                if o.session is not last:
+                    last, st = o.session, self._get(o.session, fresh)
+                touched[page] = st
+                e = o.event
+                if e.kind is _JS_ERROR and isinstance(e.detail, JsError):
+                    st.had_error = True
+                    self._error(st, page, e, out)
+                elif e.kind is _USER_ACTION and isinstance(e.detail, Named):
+                    self._funnel(st, None, e.detail.name, e.time_ns, out)
+            elif t is PageStarted:
+                if o.session is not last:
+                    last, st = o.session, self._get(o.session, fresh)
                 self._journeys(st, out)
                 self._funnel(st, o.page.route, None, o.page.start_ns, out)
-            elif isinstance(o, Happened) and o.page is not None:
-                st = self._get(o.session, fresh)
-                touched[id(o.page)] = (st, o.page)
-                if o.event.kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
-                    st.had_error = True
-                    self._error(st, o.page, o.event, out)
-                elif o.event.kind is Kind.USER_ACTION and isinstance(o.event.detail, Named):
-                    self._funnel(st, None, o.event.detail.name, o.event.time_ns, out)
-            elif isinstance(o, PageEnded):
-                st = self._get(o.session, fresh)
-                touched.pop(id(o.page), None)
+            elif t is PageEnded:
+                if o.session is not last:
+                    last, st = o.session, self._get(o.session, fresh)
+                touched.pop(o.page, None)
                 self._evaluate(st, o.page, out, final=True)
-            elif isinstance(o, SessionEnded):
-                st = self._state.pop(o.session.id, None) or fresh.pop(o.session.id, None) or _State(o.session)
+            elif t is SessionEnded:
+                last = None
+                ended_st = self._state.pop(o.session.id, None) or fresh.pop(o.session.id, None) or _State(o.session)
                 ended.add(o.session.id)
-                self._end(st, o.reason, out)
-            elif isinstance(o, Late) and o.event.kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
+                self._end(ended_st, o.reason, out)
+            elif t is Late and o.event.kind is _JS_ERROR and isinstance(o.event.detail, JsError):
                 self.errors.occurred(o.event, o.event.route or "unknown", o.closed.trace_id, o.closed.root_span_id, False)
-        for st, page in touched.values():
+        for page, st in touched.items():
             if st.session.id not in ended:
                 self._evaluate(st, page, out, final=False)
         for sid, st in fresh.items():
@@ -207,6 +230,7 @@ class DetectStage:
 
     def load(self, snapshot: tuple) -> None:
         self._state, self._scroll_baseline, self.errors = snapshot
+        self._sorted_baseline = {}
         self._unsettled = {sid: st for sid, st in self._state.items() if st.unsettled}
 
     def _get(self, session: Session, fresh: dict[str, _State]) -> _State:
@@ -218,21 +242,52 @@ class DetectStage:
     # ---------------------------------------------------------------------------------- detectors
 
     def _baseline(self, route: str) -> float:
+        """The median of the route's scroll reversals (as statistics.median: a sample, or the mean of the middle two)."""
         samples = self._scroll_baseline.get(route)
-        return statistics.median(samples) if samples and len(samples) >= BASELINE_MIN_SAMPLES else 0.0
+        if not samples or len(samples) < BASELINE_MIN_SAMPLES:
+            return 0.0
+        ordered = self._sorted_baseline.get(route)
+        if ordered is None:
+            ordered = self._sorted_baseline[route] = sorted(samples)
+        n = len(ordered)
+        return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+    def _sample(self, route: str, reversals: int) -> None:
+        samples = self._scroll_baseline.get(route)
+        if samples is None:
+            samples = self._scroll_baseline[route] = deque(maxlen=BASELINE_SAMPLES)
+        ordered = self._sorted_baseline.get(route)
+        if ordered is not None:
+            if len(samples) == samples.maxlen:
+                del ordered[bisect_left(ordered, samples[0])]  # the sample the append pushes out
+            insort(ordered, reversals)
+        samples.append(reversals)
 
     def _evaluate(self, st: _State, page: Page, out: list[DetectOutput], *, final: bool, quiet: bool = False) -> None:
         if st.session.device == "bot" or (st.seen is not None and ("decided", page.index) in st.seen):
             return
-        if final and page.end_ns is not None:
+        ended = page.end_ns is not None
+        if final and ended:
             st.first(("decided", page.index))
         events = page.events
-        ended = page.end_ns is not None
-        later = [p.start_ns for p in st.session.pages if p.start_ns > page.start_ns]
-        next_page_ns = min(later) if later else None
-        candidates = (rage_clicks(events, self.cfg) + dead_clicks(events, self.cfg, next_page_ns) + error_clicks(events, self.cfg)
-                      + excessive_scrolls(events, self.cfg, self._baseline(page.route))
-                      + dead_scroll(events, self.cfg, ended) + form_abandonments(events, ended))
+        cfg = self.cfg
+        # Only the detectors that look at a kind the page has: the others would find nothing, and most page views
+        # are a few clicks (the next page's start and the scroll baseline are only needed by some, too). A list, not
+        # a set: membership by identity, where a set would call Enum.__hash__ (Python code) for every event.
+        kinds = [e.kind for e in events]
+        candidates: list[Episode] = []
+        if _CLICK in kinds:
+            pages = st.session.pages  # in start order: the next page view is the first that starts later
+            later = bisect_right(pages, page.start_ns, key=_start_ns)
+            next_page_ns = pages[later].start_ns if later < len(pages) else None
+            candidates += rage_clicks(events, cfg)
+            candidates += dead_clicks(events, cfg, next_page_ns)
+            candidates += error_clicks(events, cfg)
+        if _SCROLL in kinds:
+            candidates += excessive_scrolls(events, cfg, self._baseline(page.route))
+            candidates += dead_scroll(events, cfg, ended)
+        if _FORM_FOCUS in kinds:
+            candidates += form_abandonments(events, ended)
         horizon = st.session.last_ns
         st.unsettled = False
         for ep in candidates:
@@ -247,13 +302,15 @@ class DetectStage:
             self._unsettled[st.session.id] = st
         else:
             self._unsettled.pop(st.session.id, None)
-        for e in events:
-            if e.kind is Kind.SCROLL and isinstance(e.detail, Scroll) and e.detail.direction_changes is not None \
-                    and st.first(("scroll", e.time_ns)):
-                self._scroll_baseline.setdefault(page.route, deque(maxlen=500)).append(e.detail.direction_changes)
-        for form, _ in forms_started(events):
-            if st.first(("form", page.index, form)):
-                out.append(FormStarted(st.session, page, form))
+        if _SCROLL in kinds:
+            for e in events:
+                if e.kind is _SCROLL and isinstance(e.detail, Scroll) and e.detail.direction_changes is not None \
+                        and st.first(("scroll", e.time_ns)):
+                    self._sample(page.route, e.detail.direction_changes)
+        if _FORM_FOCUS in kinds:
+            for form, _ in forms_started(events):
+                if st.first(("form", page.index, form)):
+                    out.append(FormStarted(st.session, page, form))
 
     def _report(self, st: _State, page: Page | None, ep: Episode, out: list[DetectOutput]) -> None:
         slot = (page.index if page is not None else -1, ep.signal)
@@ -265,8 +322,8 @@ class DetectStage:
         out.append(Found(st.session, page, ep))
 
     def _journeys(self, st: _State, out: list[DetectOutput]) -> None:
-        if st.session.device == "bot":
-            return
+        if st.session.device == "bot" or len(st.session.pages) < 3:
+            return  # a quick back takes three page views, a loop four
         visits = [(p.route, _path(p.url), p.start_ns) for p in st.session.pages]
         for ep in quick_backs(visits, self.cfg) + confusion_loops(visits, self.cfg):
             if st.first(ep.key):

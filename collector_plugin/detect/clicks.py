@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Sequence
 
 from ..config import DetectConfig
@@ -11,6 +12,9 @@ from .episodes import Episode, Signal
 # Clicks on these can't show a reaction we can see (typing, choosing, drawing): never dead.
 _NO_REACTION_TAGS = {"INPUT", "SELECT", "TEXTAREA", "OPTION", "CANVAS", "VIDEO", "AUDIO", "IFRAME", "EMBED", "OBJECT"}
 _REACTIONS = {"navigation", "mutation", "network", "scroll"}
+# Members bound to module names: ``Kind.X`` is a slow class attribute read on Python 3.11 (see sessionize.py).
+_CLICK, _JS_ERROR, _NETWORK = Kind.CLICK, Kind.JS_ERROR, Kind.NETWORK
+_OTEL_SPANS = Source.OTEL_SPANS
 
 
 def element_of(click: Click) -> str:
@@ -19,14 +23,22 @@ def element_of(click: Click) -> str:
     return label if len(label) <= 96 else label[:93] + "..."
 
 
-def is_repeat_control(click: Click, cfg: DetectConfig) -> bool:
-    """Steppers, carousels, pagination: controls made to be clicked many times, or opted out by the page author."""
+@lru_cache(maxsize=16)
+def _lowered(texts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(t.lower() for t in texts)
+
+
+def is_repeat_control(click: Click, ignore_texts: frozenset[str], ignore_selectors: Sequence[str]) -> bool:
+    """Steppers, carousels, pagination: controls made to be clicked many times, or opted out by the page author.
+
+    ``ignore_texts`` lower-cased (``_lowered``): the config's lists are read once per page view, not per click.
+    """
     if click.ignored:
         return True
-    if click.text is not None and click.text.strip().lower() in {t.lower() for t in cfg.ignore_texts}:
+    if click.text is not None and click.text.strip().lower() in ignore_texts:
         return True
     selector = (click.selector or "").lower()
-    return any(s in selector for s in cfg.ignore_selectors)
+    return any(s in selector for s in ignore_selectors)
 
 
 def is_selection(click: Click) -> bool:
@@ -50,12 +62,13 @@ def _bursts(clicks: Sequence[Event], cfg: DetectConfig) -> list[list[Event]]:
     """Runs of clicks on one target, each within the max interval of the previous."""
     gap = cfg.rage_max_interval_ms * 1_000_000
     bursts: list[list[Event]] = []
+    burst: list[Event] = []
     for e in clicks:
-        last = bursts[-1][-1] if bursts else None
-        if last is not None and e.time_ns - last.time_ns <= gap and _same_target(last.detail, e.detail, cfg):
-            bursts[-1].append(e)
+        if burst and e.time_ns - burst[-1].time_ns <= gap and _same_target(burst[-1].detail, e.detail, cfg):
+            burst.append(e)
         else:
-            bursts.append([e])
+            burst = [e]
+            bursts.append(burst)
     return bursts
 
 
@@ -64,8 +77,12 @@ def _errors_after(click: Event, errors: Sequence[Event], window_ns: int) -> list
 
 
 def rage_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
-    clicks = [e for e in events if e.kind is Kind.CLICK and not is_selection(e.detail) and not is_repeat_control(e.detail, cfg)]
-    errors = [e for e in events if e.kind is Kind.JS_ERROR]
+    clicks = [e for e in events if e.kind is _CLICK]
+    if len(clicks) < cfg.rage_min_clicks:
+        return []  # no burst can be long enough (most page views)
+    texts, selectors = _lowered(tuple(cfg.ignore_texts)), cfg.ignore_selectors
+    clicks = [e for e in clicks if not is_selection(e.detail) and not is_repeat_control(e.detail, texts, selectors)]
+    errors = [e for e in events if e.kind is _JS_ERROR]
     window = cfg.error_click_window_ms * 1_000_000
     gap = cfg.rage_max_interval_ms * 1_000_000
     out = []
@@ -81,26 +98,30 @@ def rage_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
     return out
 
 
-def _grouped(events: Sequence[Event], signal: Signal, cfg: DetectConfig, is_hit: Callable[[Event], tuple[bool, int, bool]],
+def _grouped(clicks: Sequence[Event], signal: Signal, cfg: DetectConfig, is_hit: Callable[[Event], tuple[bool, int, bool]],
              details: Callable[[list[Event]], tuple] = lambda g: ()) -> list[Episode]:
     """Hits on one target in a burst form one episode with a count (a rage on a dead element is one dead episode)."""
-    clicks = [e for e in events if e.kind is Kind.CLICK and not is_selection(e.detail)]
     gap = cfg.rage_max_interval_ms * 1_000_000
     out = []
-    for burst in _bursts(clicks, cfg):
+
+    def episode(group: list[Event], final: int, inferred: bool) -> Episode:
+        return Episode(signal, group[0].time_ns, group[-1].time_ns, max(final, group[-1].time_ns + gap),
+                       element=element_of(group[0].detail), count=len(group), inferred=inferred, details=details(group))
+
+    for burst in _bursts([c for c in clicks if not is_selection(c.detail)], cfg):
         group: list[Event] = []
         final, inferred = 0, False
-        for c in burst + [None]:
-            hit = is_hit(c) if c is not None else (False, 0, False)
-            if hit[0]:
+        for c in burst:
+            hit, until, guessed = is_hit(c)
+            if hit:
                 group.append(c)
-                final = max(final, hit[1])
-                inferred = inferred or hit[2]
-                continue
-            if group:
-                out.append(Episode(signal, group[0].time_ns, group[-1].time_ns, max(final, group[-1].time_ns + gap),
-                                   element=element_of(group[0].detail), count=len(group), inferred=inferred, details=details(group)))
+                final = max(final, until)
+                inferred = inferred or guessed
+            elif group:
+                out.append(episode(group, final, inferred))
                 group, final, inferred = [], 0, False
+        if group:
+            out.append(episode(group, final, inferred))
     return out
 
 
@@ -111,21 +132,24 @@ def dead_clicks(events: Sequence[Event], cfg: DetectConfig, next_page_ns: int | 
     click spans only exist for elements with a listener and say nothing of DOM changes, so a click with no child
     fetch/XHR and no page load soon after is marked dead with ``inferred=true``.
     """
+    clicks = [e for e in events if e.kind is _CLICK]
+    if not clicks:
+        return []
     window = cfg.dead_click_inferred_window_ms * 1_000_000
-    network_parents = {e.detail.parent_span_id for e in events if e.kind is Kind.NETWORK and e.detail.parent_span_id}
-    errors = [e for e in events if e.kind is Kind.JS_ERROR]
+    network_parents = {e.detail.parent_span_id for e in events if e.kind is _NETWORK and e.detail.parent_span_id}
+    errors = [e for e in events if e.kind is _JS_ERROR]
     error_window = cfg.error_click_window_ms * 1_000_000
-    gesture_starts = _selection_gesture_starts(events, cfg)
+    gesture_starts = _selection_gesture_starts(clicks, cfg)
 
     def hit(e: Event) -> tuple[bool, int, bool]:
         c: Click = e.detail
         if c.ignored or (c.tag or "").upper() in _NO_REACTION_TAGS or id(e) in gesture_starts:
             return False, 0, False
-        if _errors_after(e, errors, error_window):
+        if errors and _errors_after(e, errors, error_window):
             return False, 0, False  # the page did react, with an error: that is an error click
         if c.reaction is not None:
             return c.reaction == "none", e.time_ns, False
-        if e.source is not Source.OTEL_SPANS:
+        if e.source is not _OTEL_SPANS:
             return False, 0, False
         if c.network_children or e.span_id in network_parents:
             return False, 0, False
@@ -133,12 +157,11 @@ def dead_clicks(events: Sequence[Event], cfg: DetectConfig, next_page_ns: int | 
             return False, 0, False  # a link that loaded the next page: that load was its reaction
         return True, e.time_ns + window, True
 
-    return _grouped(events, Signal.DEAD_CLICK, cfg, hit)
+    return _grouped(clicks, Signal.DEAD_CLICK, cfg, hit)
 
 
-def _selection_gesture_starts(events: Sequence[Event], cfg: DetectConfig) -> set[int]:
+def _selection_gesture_starts(clicks: Sequence[Event], cfg: DetectConfig) -> set[int]:
     """The first click of a double/triple click: it selects nothing by itself, the gesture does."""
-    clicks = [e for e in events if e.kind is Kind.CLICK]
     gap = cfg.rage_max_interval_ms * 1_000_000
     return {id(a) for a, b in zip(clicks, clicks[1:])
             if is_selection(b.detail) and b.time_ns - a.time_ns <= gap and _same_target(a.detail, b.detail, cfg)}
@@ -146,14 +169,16 @@ def _selection_gesture_starts(events: Sequence[Event], cfg: DetectConfig) -> set
 
 def error_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
     """A click followed by a JS error on the same page within the window."""
-    errors = [e for e in events if e.kind is Kind.JS_ERROR]
+    errors = [e for e in events if e.kind is _JS_ERROR]
+    if not errors:
+        return []
     window = cfg.error_click_window_ms * 1_000_000
 
     def hit(e: Event) -> tuple[bool, int, bool]:
         return bool(_errors_after(e, errors, window)), e.time_ns + window, False
 
     def details(group: list[Event]) -> tuple:
-        first = next(iter(_errors_after(group[0], errors, window)))
+        first = _errors_after(group[0], errors, window)[0]
         return (("exception.type", first.detail.type),)
 
-    return _grouped(events, Signal.ERROR_CLICK, cfg, hit, details)
+    return _grouped([e for e in events if e.kind is _CLICK], Signal.ERROR_CLICK, cfg, hit, details)

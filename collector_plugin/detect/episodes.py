@@ -17,6 +17,8 @@ class Signal(enum.Enum):
     CONFUSION_LOOP = "confusion_loop"
     FORM_ABANDONMENT = "form_abandonment"
 
+    __hash__ = object.__hash__  # identity, as equality: Enum.__hash__ is Python code, and episode keys are hashed often
+
 
 @dataclass(frozen=True, slots=True)
 class Episode:

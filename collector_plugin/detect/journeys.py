@@ -25,11 +25,12 @@ def quick_backs(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
 def confusion_loops(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
     """A→B→A→B within the window: the user is going round in circles between two pages."""
     limit = int(cfg.loop_max_seconds * 1e9)
+    paths = [v[1] for v in visits]
     out = []
     i = 0
-    while i + 3 < len(visits):
-        p = [v[1] for v in visits[i:i + 4]]
-        if p[0] == p[2] and p[1] == p[3] and p[0] != p[1] and visits[i + 3][2] - visits[i][2] <= limit:
+    while i + 3 < len(paths):
+        if paths[i] == paths[i + 2] and paths[i + 1] == paths[i + 3] and paths[i] != paths[i + 1] \
+                and visits[i + 3][2] - visits[i][2] <= limit:
             out.append(Episode(Signal.CONFUSION_LOOP, visits[i][2], visits[i + 3][2], visits[i + 3][2],
                                details=(("url.template", visits[i][0]), ("rum.loop.other_page", visits[i + 1][0]))))
             i += 3

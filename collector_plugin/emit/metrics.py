@@ -143,22 +143,30 @@ class RumMetrics:
                 child.inc(n)
 
 
+# Members bound to module names: ``Kind.X`` is a slow class attribute read on Python 3.11 (see sessionize.py).
+_CLICK, _JS_ERROR = Kind.CLICK, Kind.JS_ERROR
+_EVENT_KINDS = (_CLICK, _JS_ERROR)  # the events _event counts
+
+
 def increments(outputs: list, batch: MetricBatch) -> list[tuple[str, str, float]]:
     """Counter increments for one tick's outputs (sessionize and detect); returns conversion durations to observe."""
     durations = []
     for o in outputs:
-        if isinstance(o, SessionStarted):
-            s = o.session
-            batch.add(SESSIONS_STARTED, (s.service_name, s.device, s.visitor, s.source), trace_id=s.trace_id)
-        elif isinstance(o, PageStarted):
+        t = type(o)  # outputs are exactly the stages' classes: one comparison each, most are Happened
+        if t is Happened:
+            if o.event.kind in _EVENT_KINDS:  # the others count nothing: don't look up the session's ids for them
+                s = o.session
+                _event(o.event, s.service_name, o.page.route if o.page else "unknown", s.device, s.trace_id, batch)
+        elif t is PageStarted:
             s = o.session
             batch.add(PAGE_VIEWS, (s.service_name, o.page.route, s.device), trace_id=s.trace_id)
-        elif isinstance(o, Happened):
-            _event(o.event, o.session.service_name, o.page.route if o.page else "unknown", o.session.device, o.session.trace_id, batch)
-        elif isinstance(o, Late):
+        elif t is SessionStarted:
+            s = o.session
+            batch.add(SESSIONS_STARTED, (s.service_name, s.device, s.visitor, s.source), trace_id=s.trace_id)
+        elif t is Late:
             c = o.closed
             _event(o.event, c.service_name, o.event.route or "unknown", c.device, c.trace_id, batch)
-        elif isinstance(o, Found):
+        elif t is Found:
             s, ep = o.session, o.episode
             page = dict(ep.details).get("url.template") or (o.page.route if o.page else "unknown")
             if ep.signal is Signal.FORM_ABANDONMENT:
@@ -167,21 +175,21 @@ def increments(outputs: list, batch: MetricBatch) -> list[tuple[str, str, float]
             family = FRICTION[ep.signal]
             values = (s.service_name, page, s.device) + ((ep.element or "unknown",) if "element" in family.labels else ())
             batch.add(family, values, trace_id=s.trace_id)
-        elif isinstance(o, FormStarted):
+        elif t is FormStarted:
             batch.add(FORM_STARTS, (o.session.service_name, o.page.route, o.form), trace_id=o.session.trace_id)
-        elif isinstance(o, StepReached):
+        elif t is StepReached:
             s = o.session
             batch.add(FUNNEL_STEPS, (s.service_name, o.funnel, o.name, s.device, s.visitor, s.source), trace_id=s.trace_id)
-        elif isinstance(o, DroppedOff):
+        elif t is DroppedOff:
             s = o.session
             values = (s.service_name, o.funnel, o.name, s.device, s.visitor, s.source)
             batch.add(FUNNEL_DROPOFFS, values, trace_id=s.trace_id)
             if o.after_error:
                 batch.add(FUNNEL_DROPOFFS_AFTER_ERROR, values, trace_id=s.trace_id)
-        elif isinstance(o, ErrorGroupHit):
+        elif t is ErrorGroupHit:
             s = o.session
             batch.add(ERROR_GROUP_SESSIONS, (s.service_name, o.group), trace_id=s.trace_id)
-        elif isinstance(o, Converted):
+        elif t is Converted:
             s = o.session
             batch.add(FUNNEL_CONVERSIONS, (s.service_name, o.funnel, s.device, s.visitor, s.source), trace_id=s.trace_id)
             durations.append((s.service_name, o.funnel, o.seconds))
@@ -189,7 +197,7 @@ def increments(outputs: list, batch: MetricBatch) -> list[tuple[str, str, float]
 
 
 def _event(e, service: str, page: str, device: str, trace_id: bytes, batch: MetricBatch) -> None:
-    if e.kind is Kind.CLICK:
+    if e.kind is _CLICK:
         batch.add(CLICKS, (service, page, device), trace_id=trace_id)
-    elif e.kind is Kind.JS_ERROR and isinstance(e.detail, JsError):
+    elif e.kind is _JS_ERROR and isinstance(e.detail, JsError):
         batch.add(JS_ERRORS, (service, page, e.detail.type), trace_id=trace_id)

@@ -61,6 +61,7 @@ class Masker:
         self._key = secret.encode()
         self.text = lru_cache(maxsize=65536)(self._text)
         self.url = lru_cache(maxsize=65536)(self._url)
+        self.user_id = lru_cache(maxsize=65536)(self._user_id)  # every record of a signed-in user carries the id
 
     def _replace(self, m: re.Match) -> str:
         kind = m.lastgroup or "pii"
@@ -105,7 +106,7 @@ class Masker:
     def _text_only(self, value: str) -> str:
         return self._pattern.sub(self._replace, value) if self._pattern else value
 
-    def user_id(self, value: str) -> str:
+    def _user_id(self, value: str) -> str:
         """A keyed hash, stable for one secret, so a user can be followed without being named."""
         return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:24]
 

@@ -29,6 +29,8 @@ SIGNAL_KIND = {Signal.RAGE_CLICK: "rage_click", Signal.DEAD_CLICK: "dead_click",
                Signal.QUICK_BACK: "quick_back", Signal.CONFUSION_LOOP: "quick_back", Signal.FORM_ABANDONMENT: "form_abandonment"}
 BUILTIN_DIMS = ("device", "visitor", "source")
 DEFAULT_VIEWPORT = {"mobile": 390, "tablet": 820}
+# Members bound to module names: ``Kind.X`` is a slow class attribute read on Python 3.11 (see sessionize.py).
+_CLICK, _JS_ERROR = Kind.CLICK, Kind.JS_ERROR
 
 
 def funnel_pages(detect: DetectConfig) -> list[tuple[str, str, re.Pattern, float]]:
@@ -53,6 +55,7 @@ class ReportAggregator:
         self.funnels = funnel_pages(detect)
         self._step_route = {(f, s): rx for f, s, rx, _ in self.funnels}
         self._open: dict[str, tuple] = {}  # open session → what it was already counted for (see _first)
+        self._segs: dict[Session, list[tuple[str, str]]] = {}  # segments of the sessions of one observe call
         self._last_flush = float("-inf")
         self._last_prune = float("-inf")
         self._last_analysis: float | None = None
@@ -79,6 +82,14 @@ class ReportAggregator:
             segs.append((name, str(value) if value not in (None, "") else "unknown"))
         return segs
 
+    def _segments(self, s: Session) -> list[tuple[str, str]]:
+        """``segments(s)`` once per session and observe call (every click fans out to each segment): sessions don't
+        change while a tick's outputs are observed."""
+        segs = self._segs.get(s)
+        if segs is None:
+            segs = self._segs[s] = self.segments(s)
+        return segs
+
     def observe(self, outputs: list, now: float | None = None) -> None:
         """Called once per tick with that tick's outputs (sessionize + detect)."""
         now = self.clock() if now is None else now
@@ -92,9 +103,9 @@ class ReportAggregator:
                 if o.page is None or o.session.device == "bot":
                     continue
                 kind = o.event.kind
-                if kind is Kind.CLICK and isinstance(o.event.detail, Click):
+                if kind is _CLICK and isinstance(o.event.detail, Click):
                     self._click(o.session, o.page.route, o.event)
-                elif kind is Kind.JS_ERROR and isinstance(o.event.detail, JsError):
+                elif kind is _JS_ERROR and isinstance(o.event.detail, JsError):
                     d = o.event.detail
                     self._affected(o.session, o.page.route, "error_spike", d.type + (f" ({d.group})" if d.group else ""))
             elif t is Found:
@@ -108,6 +119,7 @@ class ReportAggregator:
                     self._element(o.session, route, "dropoff_after_error", o.name)
             elif t is SessionEnded:
                 self._open.pop(o.session.id, None)
+        self._segs.clear()
         if now - self._last_flush >= self.cfg.flush_interval_seconds:
             self.flush(now)
         if self.score is not None:
@@ -179,7 +191,7 @@ class ReportAggregator:
         if not self._first(s, route):
             return
         h, svc, counts = self._hour(s), s.service_name, self.batch.counts
-        for dim, val in self.segments(s):
+        for dim, val in self._segments(s):
             counts[(svc, h, route, dim, val, "sessions")] += 1
 
     def _affected(self, s: Session, route: str, kind: str, element: str | None) -> None:
@@ -188,7 +200,7 @@ class ReportAggregator:
         self._visit(s, route)
         first = self._first(s, (route, kind))
         h, svc, counts, elements = self._hour(s), s.service_name, self.batch.counts, self.batch.elements
-        for dim, val in self.segments(s):
+        for dim, val in self._segments(s):
             if first:
                 counts[(svc, h, route, dim, val, "aff:" + kind)] += 1
             counts[(svc, h, route, dim, val, "ep:" + kind)] += 1
@@ -197,7 +209,7 @@ class ReportAggregator:
 
     def _element(self, s: Session, route: str, kind: str, element: str) -> None:
         h, svc, elements = self._hour(s), s.service_name, self.batch.elements
-        for dim, val in self.segments(s):
+        for dim, val in self._segments(s):
             elements[(svc, h, route, dim, val, kind, element)] += 1
 
     def _cell_of(self, s: Session, e) -> tuple[int, int] | None:
@@ -205,27 +217,28 @@ class ReportAggregator:
         if c.x is None or c.y is None:
             return None
         vw = e.client.viewport_width or DEFAULT_VIEWPORT.get(s.device, 1440)
-        cols = self.cfg.grid_columns
-        bx = min(max(int(c.x / vw * cols), 0), cols - 1)
-        by = min(max(int(c.y // self.cfg.grid_row_px), 0), self.cfg.grid_max_rows - 1)
-        return bx, by
+        cols, rows = self.cfg.grid_columns, self.cfg.grid_max_rows
+        bx, by = int(c.x / vw * cols), int(c.y // self.cfg.grid_row_px)
+        # Clamped into the grid with conditionals, not min(max()): this runs for every click.
+        return 0 if bx < 0 else cols - 1 if bx >= cols else bx, 0 if by < 0 else rows - 1 if by >= rows else by
 
     def _click(self, s: Session, route: str, e) -> None:
         c: Click = e.detail
         self._visit(s, route)
         el = element_of(c)
         svc = s.service_name
-        if (svc, route, el) not in self.batch.meta:
-            self.batch.meta[(svc, route, el)] = (c.tag or "", 1 if c.interactive else 0 if c.interactive is False else -1)
+        meta, key = self.batch.meta, (svc, route, el)
+        if key not in meta:
+            meta[key] = (c.tag or "", 1 if c.interactive else 0 if c.interactive is False else -1)
         if c.fixed:  # sticky headers, chat bubbles: reported on their own, kept off the click map
             self._element(s, route, "fixed_click", el)
             return
         cell = self._cell_of(s, e)
         if cell is None:
             return
-        h = self._hour(s)
-        for dim, val in self.segments(s):
-            self.batch.cell((svc, h, route, dim, val, *cell), clicks=1)
+        h, (bx, by), add = self._hour(s), cell, self.batch.cell
+        for dim, val in self._segments(s):
+            add((svc, h, route, dim, val, bx, by), 1)
 
     def _found(self, o: Found) -> None:
         s, ep = o.session, o.episode
@@ -251,7 +264,7 @@ class ReportAggregator:
         self._affected(s, route, kind, element)
         if ep.signal in (Signal.RAGE_CLICK, Signal.DEAD_CLICK) and o.page is not None:
             rage = ep.signal is Signal.RAGE_CLICK
-            clicks = [e for e in o.page.events if e.kind is Kind.CLICK and isinstance(e.detail, Click) and not e.detail.fixed
+            clicks = [e for e in o.page.events if e.kind is _CLICK and isinstance(e.detail, Click) and not e.detail.fixed
                       and ep.start_ns <= e.time_ns <= ep.end_ns]
             same = [e for e in clicks if element_of(e.detail) == ep.element] or clicks
             h, svc = self._hour(s), s.service_name
@@ -259,7 +272,7 @@ class ReportAggregator:
                 cell = self._cell_of(s, e)
                 if cell is None:
                     continue
-                for dim, val in self.segments(s):
+                for dim, val in self._segments(s):
                     self.batch.cell((svc, h, route, dim, val, *cell), rage=int(rage), dead=int(not rage))
 
     # --------------------------------------------------------------------------------- reports
