@@ -261,7 +261,12 @@ class SessionTable:
                 s.last_ns = t
             if e.trace_id and (kind is _PAGE_VIEW or kind is _CLICK):
                 self._link(s, e)
-            page = self._page_for(s, e, out)
+            current = s.pages[-1] if s.pages else None
+            if kind is not _PAGE_VIEW and current is not None and t >= current.start_ns \
+                    and (e.route is None or e.route == current.route):
+                page = current  # an event of the current page view (most events): what _page_for finds first
+            else:
+                page = self._page_for(s, e, out)
             if kind is _PAGE_VIEW:
                 continue
             if kind is _CLICK:
@@ -291,7 +296,7 @@ class SessionTable:
         """The page view an event belongs to; starts a new one for page views and for events on a new route."""
         pages = s.pages
         if pages and e.time_ns >= pages[-1].start_ns:
-            i = len(pages) - 1  # the current page view: almost every event, no search needed
+            i = len(pages) - 1  # the current page view (the usual case): no search needed
         else:
             i = bisect_right(pages, e.time_ns, key=_start) - 1
         at = pages[i] if i >= 0 else None

@@ -33,7 +33,7 @@ _JS_ERROR, _USER_ACTION = Kind.JS_ERROR, Kind.USER_ACTION
 _start_ns = attrgetter("start_ns")
 
 
-@lru_cache(maxsize=4096)  # asked for every page of a session on each new page view
+@lru_cache(maxsize=4096)  # asked for every page of a session each time its page sequence is checked
 def _path(url: str | None) -> str:
     if not url:
         return ""
@@ -177,6 +177,9 @@ class DetectStage:
         # A session's outputs come one after another: its state is looked up once per run of them (until it ends).
         last: Session | None = None
         st: _State | None = None
+        # Sessions whose page sequence was checked in this run: their pages don't change while detection runs, so a
+        # second look (at their next new page view) would find the same episodes, all reported already.
+        journeyed: set[Session] = set()
         for o in outputs:
             t = type(o)  # outputs are exactly sessionize's classes: one comparison each, most are Happened
             if t is Happened:
@@ -195,7 +198,9 @@ class DetectStage:
             elif t is PageStarted:
                 if o.session is not last:
                     last, st = o.session, self._get(o.session, fresh)
-                self._journeys(st, out)
+                if o.session not in journeyed:
+                    journeyed.add(o.session)
+                    self._journeys(st, out)
                 self._funnel(st, o.page.route, None, o.page.start_ns, out)
             elif t is PageEnded:
                 if o.session is not last:
@@ -272,8 +277,7 @@ class DetectStage:
         events = page.events
         cfg = self.cfg
         # Only the detectors that look at a kind the page has: the others would find nothing, and most page views
-        # are a few clicks (the next page's start and the scroll baseline are only needed by some, too). A list, not
-        # a set: membership by identity, where a set would call Enum.__hash__ (Python code) for every event.
+        # are a few clicks (the next page's start and the scroll baseline are only needed by some, too).
         kinds = [e.kind for e in events]
         candidates: list[Episode] = []
         if _CLICK in kinds:

@@ -82,13 +82,14 @@ def rage_clicks(events: Sequence[Event], cfg: DetectConfig) -> list[Episode]:
         return []  # no burst can be long enough (most page views)
     texts, selectors = _lowered(tuple(cfg.ignore_texts)), cfg.ignore_selectors
     clicks = [e for e in clicks if not is_selection(e.detail) and not is_repeat_control(e.detail, texts, selectors)]
+    bursts = [b for b in _bursts(clicks, cfg) if len(b) >= cfg.rage_min_clicks]
+    if not bursts:
+        return []
     errors = [e for e in events if e.kind is _JS_ERROR]
     window = cfg.error_click_window_ms * 1_000_000
     gap = cfg.rage_max_interval_ms * 1_000_000
     out = []
-    for burst in _bursts(clicks, cfg):
-        if len(burst) < cfg.rage_min_clicks:
-            continue
+    for burst in bursts:
         # Every click answered, and nothing broke: a user working a control, not fighting it.
         answered = all(c.detail.reaction in _REACTIONS for c in burst)
         if answered and not any(_errors_after(c, errors, window) for c in burst):
@@ -133,7 +134,9 @@ def dead_clicks(events: Sequence[Event], cfg: DetectConfig, next_page_ns: int | 
     fetch/XHR and no page load soon after is marked dead with ``inferred=true``.
     """
     clicks = [e for e in events if e.kind is _CLICK]
-    if not clicks:
+    # Only a click the sender saw no reaction to, or one its sender can't tell about (stock spans), can be dead; most
+    # page views have none, and the rest of the work is for them.
+    if not any(e.detail.reaction == "none" or (e.detail.reaction is None and e.source is _OTEL_SPANS) for e in clicks):
         return []
     window = cfg.dead_click_inferred_window_ms * 1_000_000
     network_parents = {e.detail.parent_span_id for e in events if e.kind is _NETWORK and e.detail.parent_span_id}

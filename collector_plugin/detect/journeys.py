@@ -14,11 +14,13 @@ Visit = tuple[str, str, int]  # (route template, URL path, start time ns): paths
 def quick_backs(visits: Sequence[Visit], cfg: DetectConfig) -> list[Episode]:
     """A→B→A with B left within the threshold: B didn't give the user what the link promised."""
     limit = int(cfg.quick_back_max_seconds * 1e9)
+    paths = [v[1] for v in visits]
     out = []
-    for i in range(1, len(visits) - 1):
-        (ra, a, _), (rb, b, tb), (_, c, tc) = visits[i - 1], visits[i], visits[i + 1]
-        if a == c and a != b and tc - tb <= limit:
-            out.append(Episode(Signal.QUICK_BACK, tb, tc, tc, details=(("url.template", rb), ("rum.previous_page", ra))))
+    for i in range(1, len(paths) - 1):
+        if paths[i - 1] == paths[i + 1] and paths[i - 1] != paths[i]:  # most visits: no A→B→A, nothing to unpack
+            (ra, _, _), (rb, _, tb), (_, _, tc) = visits[i - 1], visits[i], visits[i + 1]
+            if tc - tb <= limit:
+                out.append(Episode(Signal.QUICK_BACK, tb, tc, tc, details=(("url.template", rb), ("rum.previous_page", ra))))
     return out
 
 

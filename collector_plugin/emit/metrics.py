@@ -151,12 +151,15 @@ _EVENT_KINDS = (_CLICK, _JS_ERROR)  # the events _event counts
 def increments(outputs: list, batch: MetricBatch) -> list[tuple[str, str, float]]:
     """Counter increments for one tick's outputs (sessionize and detect); returns conversion durations to observe."""
     durations = []
+    last = None  # a session's events come one after another: its trace id is looked up once for them
     for o in outputs:
         t = type(o)  # outputs are exactly the stages' classes: one comparison each, most are Happened
         if t is Happened:
-            if o.event.kind in _EVENT_KINDS:  # the others count nothing: don't look up the session's ids for them
+            if o.event.kind in _EVENT_KINDS:  # the others count nothing
                 s = o.session
-                _event(o.event, s.service_name, o.page.route if o.page else "unknown", s.device, s.trace_id, batch)
+                if s is not last:
+                    last, trace_id = s, s.trace_id
+                _event(o.event, s.service_name, o.page.route if o.page else "unknown", s.device, trace_id, batch)
         elif t is PageStarted:
             s = o.session
             batch.add(PAGE_VIEWS, (s.service_name, o.page.route, s.device), trace_id=s.trace_id)

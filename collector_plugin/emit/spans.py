@@ -71,14 +71,17 @@ class SpanBuilder:
         spans: Spans = defaultdict(list)
         ended_pages: list[tuple[Session, Page]] = []
         summaries = {o.session.id: o for o in outputs if type(o) is Summary}
+        last: Session | None = None  # a session's events come one after another: its trace id and span list once
         for o in outputs:
             t = type(o)  # outputs are exactly the stages' classes: one comparison each, most are Happened
             if t is Happened:
                 kind = o.event.kind
                 if kind is _CLICK or kind is _JS_ERROR:
                     s = o.session
+                    if s is not last:
+                        last, trace_id, into = s, s.trace_id, spans[(s.service_name, s.service_version)]
                     parent = o.page.span_id if o.page is not None else s.root_span_id
-                    spans[(s.service_name, s.service_version)].append(self._event_span(o.event, s.trace_id, parent))
+                    into.append(self._event_span(o.event, trace_id, parent))
             elif t is Late and o.event.kind in (_CLICK, _JS_ERROR):
                 span = self._event_span(o.event, o.closed.trace_id, o.closed.root_span_id, late=True)
                 spans[(o.closed.service_name, o.event.service_version)].append(span)

@@ -236,9 +236,9 @@ class ReportAggregator:
         cell = self._cell_of(s, e)
         if cell is None:
             return
-        h, (bx, by), add = self._hour(s), cell, self.batch.cell
+        h, (bx, by) = self._hour(s), cell
         for dim, val in self._segments(s):
-            add((svc, h, route, dim, val, bx, by), 1)
+            self.batch.cell((svc, h, route, dim, val, bx, by), clicks=1)
 
     def _found(self, o: Found) -> None:
         s, ep = o.session, o.episode
