@@ -19,8 +19,7 @@ import time
 from . import payloads
 
 STAGES = [  # (label, file suffix, function name): cumulative time of each pipeline stage
-    ("decode (protobuf FromString)", "ingest/decode.py", "decode"),
-    ("classify_logs", "ingest/classify.py", "classify_logs"),
+    ("decode + validate + classify (native)", "ingest/classify.py", "classify"),
     ("normalize", "normalize/__init__.py", "normalize"),
     ("sessionize add", "sessionize.py", "add"),
     ("sessionize tick (apply + end)", "sessionize.py", "tick"),

@@ -1,7 +1,7 @@
 """The pipeline: ingest → normalize → sessionize → (detect) → emit, on one thread that owns all state.
 
-``accept`` decodes and validates a request (any thread: the sender gets its answer from it); ``process`` runs
-per accepted request and only buffers normalized events; ``tick`` runs every flush interval and does the
+``accept`` decodes, validates and classifies a request (any thread: the sender gets its answer from it); ``process``
+runs per accepted request and only buffers normalized events; ``tick`` runs every flush interval and does the
 per-session work, so metric updates and span exports are batched per interval, not per event. Transports call
 ``process`` and ``tick`` from a single worker thread; tests call ``ingest_*`` (both steps) directly.
 """
@@ -24,9 +24,8 @@ from .emit.selfmetrics import SelfMetrics
 from .log import get_logger
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
-from .ingest.classify import Classified, Limits, LogsBatch, classify_logs, classify_spans
-from .ingest.decode import Format, Signal, decode, decode_logs, decompress
-from .ingest.validate import validate
+from .ingest.classify import Classified, Limits, classify
+from .ingest.decode import Format, RequestError, Signal, decode, decompress
 from .normalize import Normalizer
 from .report import ReportAggregator
 from .sessionize import Late, Output, SessionEnded, SessionTable
@@ -44,10 +43,10 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A validated request, answered already and waiting for the pipeline thread."""
+    """A classified request, answered already and waiting for the pipeline thread."""
 
     signal: Signal
-    request: Any
+    classified: Classified
     fmt: str  # the `format` label of the self-metrics
     result: IngestResult
     records: int  # valid records in the request
@@ -73,47 +72,48 @@ class Pipeline:
         self.restored_sessions = self.restore()
 
     # ------------------------------------------------------------------------------------------ ingest
-    # Two steps, so a request is answered without waiting for the pipeline thread: ``accept`` (decode and
-    # validate; thread-safe, it touches no session state) decides the answer, ``process`` (classify, normalize,
-    # buffer) runs later on the pipeline thread. Transports bound the accepted-but-unprocessed requests.
+    # Two steps, so a request is answered without waiting for the pipeline thread: ``accept`` (decode, validate and
+    # classify; thread-safe, it touches no session state) decides the answer, ``process`` (normalize, buffer) runs
+    # later on the pipeline thread. Transports bound the accepted-but-unprocessed requests.
 
     def accept(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> Accepted:
         """Decode one OTLP/HTTP body. Raises RequestError when the whole request is unusable."""
         raw = decompress(body, encoding, self.settings.server.max_body_bytes)
-        decoded = decode(signal, raw, fmt, self.limits)
-        return self.accept_request(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors,
-                                   raw if fmt == "protobuf" else None)
+        decoded = decode(signal, raw, fmt)
+        return self.accept_request(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors)
 
     def accept_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc", rejected: int = 0,
-                       errors: list[str] | None = None, raw: bytes | None = None) -> Accepted:
-        """Validate a decoded request; ``raw``, its protobuf bytes if at hand, makes the session check cheaper."""
-        if signal == "logs" and not isinstance(request, LogsBatch):  # OTLP/JSON, or a request built in process
-            request = decode_logs(request.SerializeToString(), self.limits)
-        v = validate(signal, request, self.limits, raw)
-        rejected += v.rejected
-        errors = (errors or []) + v.errors
+                       errors: list[str] | None = None) -> Accepted:
+        """Classify a request: protobuf bytes, or a message built in process. Raises RequestError when unusable."""
+        c = self._classify(signal, request)
+        rejected += c.rejected
+        errors = (errors or []) + c.errors
         if rejected:
             self.selfm.rejected.labels(signal, fmt, "invalid_record").inc(rejected)
-        message = self._message(rejected, errors, v.without_session)
+        message = self._message(rejected, errors, c.without_session)
         # Parser messages can quote the offending value, which may be PII.
         result = IngestResult(rejected, self.normalizer.masker.text(message) if message else "")
-        return Accepted(signal, request, fmt, result, v.records)
+        return Accepted(signal, c, fmt, result, c.records)
+
+    def _classify(self, signal: Signal, request: Any) -> Classified:
+        if signal == "metrics":
+            # Browser metrics (e.g. web vitals through a MeterProvider) carry no session: accepted, counted, unused.
+            points = sum(len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
+                         for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
+            c = Classified(records=points)
+            c.skipped["unsupported_signal"] = points
+            return c
+        body = request if isinstance(request, bytes) else request.SerializeToString()
+        try:
+            return classify(signal, body, self.limits, self.settings.default_service_name)
+        except ValueError as exc:
+            name = "ExportLogsServiceRequest" if signal == "logs" else "ExportTraceServiceRequest"
+            raise RequestError(400, f"body is not a valid {name} protobuf: {exc}", "bad_protobuf") from None
 
     def process(self, accepted: Accepted) -> None:
-        """Classify, normalize and buffer an accepted request's records (on the pipeline thread)."""
+        """Count, normalize and buffer an accepted request's events (on the pipeline thread)."""
         started = time.perf_counter()
-        signal, request = accepted.signal, accepted.request
-        default_service = self.settings.default_service_name
-        if signal == "logs":
-            c = classify_logs(request, default_service)
-        elif signal == "traces":
-            c = classify_spans(request, default_service, self.limits)
-        else:
-            c = Classified()
-            # Browser metrics (e.g. web vitals through a MeterProvider) carry no session: accepted, counted, unused.
-            c.skipped["unsupported_signal"] = sum(
-                len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
-                for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
+        signal, c = accepted.signal, accepted.classified
         received = accepted.result.rejected + len(c.events) + sum(c.dropped.values()) + sum(c.skipped.values())
         self.selfm.received.labels(signal, accepted.fmt).inc(received)
         for reason, n in c.dropped.items():

@@ -327,8 +327,7 @@ class Service:
 
     def _grpc_accept(self, signal_name: str, body: bytes) -> Accepted:
         # Decoded here, not by grpc, so a malformed message gets INVALID_ARGUMENT with a reason.
-        return self.pipeline.accept_request(signal_name, decode(signal_name, body, "protobuf", self.pipeline.limits).request,
-                                             raw=body)
+        return self.pipeline.accept_request(signal_name, decode(signal_name, body, "protobuf").request)
 
     def _enqueue(self, accepted: Accepted) -> None:
         """Hand an answered request to the pipeline thread; it stays counted in ``pending`` until processed.

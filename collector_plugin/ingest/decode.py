@@ -3,8 +3,8 @@
 OTLP/JSON is parsed record by record so one malformed record is rejected (through ``partial_success``)
 while the valid records beside it are kept; protobuf is all-or-nothing by nature of the wire format.
 
-Logs, the bulk of browser telemetry, are decoded natively (``collector_plugin._native``) straight into what
-classification reads, validating each record on the way; traces and metrics are decoded with upb.
+Protobuf logs and traces are left as bytes: classification reads them natively (``ingest.classify``), and OTLP/JSON
+logs and traces are turned into the same bytes. Metrics, which browsers send without a session, are decoded with upb.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import binascii
 import json
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal
 
 from google.protobuf import json_format
@@ -25,8 +24,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from .._native import LogsDecoder
-from .classify import KNOWN_KEYS, MAX_DEPTH, Limits, LogsBatch
 
 Signal = Literal["logs", "traces", "metrics"]
 Format = Literal["protobuf", "json"]
@@ -82,28 +79,15 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 @dataclass
 class Decoded:
-    request: Any  # LogsBatch | ExportLogsServiceRequest (from OTLP/JSON) | ExportTraceServiceRequest | ExportMetricsServiceRequest
-    rejected: int = 0
+    request: bytes | ExportMetricsServiceRequest  # logs and traces: the protobuf request's bytes
+    rejected: int = 0  # records of an OTLP/JSON request that could not be read, left out
     errors: list[str] = field(default_factory=list)
 
 
-@lru_cache(maxsize=8)
-def _logs_decoder(limits: Limits) -> LogsDecoder:
-    return LogsDecoder(sorted(KNOWN_KEYS), limits.max_attributes, limits.max_length, MAX_DEPTH)
-
-
-def decode_logs(body: bytes, limits: Limits) -> LogsBatch:
-    """A protobuf ExportLogsServiceRequest, decoded and validated (invalid records left out and described)."""
-    try:
-        return LogsBatch(*_logs_decoder(limits).decode(body))
-    except ValueError as exc:
-        raise RequestError(400, f"body is not a valid ExportLogsServiceRequest protobuf: {exc}", "bad_protobuf") from None
-
-
-def decode(signal: Signal, body: bytes, fmt: Format, limits: Limits) -> Decoded:
+def decode(signal: Signal, body: bytes, fmt: Format) -> Decoded:
     if fmt == "protobuf":
-        if signal == "logs":
-            return Decoded(decode_logs(body, limits))
+        if signal != "metrics":
+            return Decoded(body)
         request = _REQUESTS[signal]()
         try:
             request.ParseFromString(body)
@@ -172,6 +156,8 @@ def _decode_json(doc, request, res_key, scope_key, rec_key, res_cls, scope_cls, 
                 except (json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
                     out.rejected += 1
                     out.errors.append(f"{where}.{rec_key}[{i}]: {_short(exc)}")
+    # Serialized for the classifier: parsing JSON record by record keeps the valid records beside a bad one.
+    out.request = request.SerializeToString()
     return out
 
 

@@ -3,13 +3,15 @@
 
 use pyo3::prelude::*;
 
-mod logs;
+mod anyvalue;
+mod classify;
+mod otlp;
 mod pb;
 mod wire;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    logs::register(m)?;
+    classify::register(m)?;
     wire::register(m)?;
     Ok(())
 }
