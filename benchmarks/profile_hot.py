@@ -27,6 +27,7 @@ STAGES = [  # (label, file suffix, function name): cumulative time of each pipel
     ("metrics (increments + apply)", "emit/metrics.py", "increments"),
     ("metrics apply", "emit/metrics.py", "apply"),
     ("span build", "emit/spans.py", "build"),
+    ("report (aggregate, store flush, analysis)", "report/aggregate.py", "observe"),
     ("to_request", "emit/spans.py", "to_request"),
     ("selfmetrics observe (batch histogram)", "prometheus_client/metrics.py", "observe"),
 ]
