@@ -19,7 +19,8 @@ import time
 from . import payloads
 
 STAGES = [  # (label, file suffix, function name): cumulative time of each pipeline stage
-    ("decode + validate + classify (native)", "ingest/classify.py", "classify"),
+    ("validate (native)", "ingest/classify.py", "validate"),
+    ("classify (native)", "ingest/classify.py", "classify"),
     ("normalize", "normalize/__init__.py", "normalize"),
     ("sessionize add", "sessionize.py", "add"),
     ("sessionize tick (apply + end)", "sessionize.py", "tick"),

@@ -1,7 +1,7 @@
 """The pipeline: ingest → normalize → sessionize → (detect) → emit, on one thread that owns all state.
 
-``accept`` decodes, validates and classifies a request (any thread: the sender gets its answer from it); ``process``
-runs per accepted request and only buffers normalized events; ``tick`` runs every flush interval and does the
+``accept`` decodes and validates a request (any thread: the sender gets its answer from it); ``process`` runs
+per accepted request and only buffers classified, normalized events; ``tick`` runs every flush interval and does the
 per-session work, so metric updates and span exports are batched per interval, not per event. Transports call
 ``process`` and ``tick`` from a single worker thread; tests call ``ingest_*`` (both steps) directly.
 """
@@ -24,7 +24,7 @@ from .emit.selfmetrics import SelfMetrics
 from .log import get_logger
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
-from .ingest.classify import Classified, Limits, classify
+from .ingest.classify import Classified, Limits, Validated, classify, validate
 from .ingest.decode import Format, RequestError, Signal, decode, decompress
 from .normalize import Normalizer
 from .report import ReportAggregator
@@ -43,10 +43,10 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A classified request, answered already and waiting for the pipeline thread."""
+    """A validated request, answered already and waiting for the pipeline thread."""
 
     signal: Signal
-    classified: Classified
+    request: Any  # logs and traces: the protobuf request's bytes; metrics: the decoded request
     fmt: str  # the `format` label of the self-metrics
     result: IngestResult
     records: int  # valid records in the request
@@ -72,8 +72,8 @@ class Pipeline:
         self.restored_sessions = self.restore()
 
     # ------------------------------------------------------------------------------------------ ingest
-    # Two steps, so a request is answered without waiting for the pipeline thread: ``accept`` (decode, validate and
-    # classify; thread-safe, it touches no session state) decides the answer, ``process`` (normalize, buffer) runs
+    # Two steps, so a request is answered without waiting for the pipeline thread: ``accept`` (decode and validate;
+    # thread-safe, it touches no session state) decides the answer, ``process`` (classify, normalize, buffer) runs
     # later on the pipeline thread. Transports bound the accepted-but-unprocessed requests.
 
     def accept(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> Accepted:
@@ -84,36 +84,38 @@ class Pipeline:
 
     def accept_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc", rejected: int = 0,
                        errors: list[str] | None = None) -> Accepted:
-        """Classify a request: protobuf bytes, or a message built in process. Raises RequestError when unusable."""
-        c = self._classify(signal, request)
-        rejected += c.rejected
-        errors = (errors or []) + c.errors
+        """Validate a request: protobuf bytes, or a message built in process. Raises RequestError when unusable."""
+        if signal != "metrics" and not isinstance(request, bytes):
+            request = request.SerializeToString()
+        v = self._validate(signal, request)
+        rejected += v.rejected
+        errors = (errors or []) + v.errors
         if rejected:
             self.selfm.rejected.labels(signal, fmt, "invalid_record").inc(rejected)
-        message = self._message(rejected, errors, c.without_session)
+        message = self._message(rejected, errors, v.without_session)
         # Parser messages can quote the offending value, which may be PII.
         result = IngestResult(rejected, self.normalizer.masker.text(message) if message else "")
-        return Accepted(signal, c, fmt, result, c.records)
+        return Accepted(signal, request, fmt, result, v.records)
 
-    def _classify(self, signal: Signal, request: Any) -> Classified:
+    def _validate(self, signal: Signal, request: Any) -> Validated:
         if signal == "metrics":
-            # Browser metrics (e.g. web vitals through a MeterProvider) carry no session: accepted, counted, unused.
-            points = sum(len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
-                         for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
-            c = Classified(records=points)
-            c.skipped["unsupported_signal"] = points
-            return c
-        body = request if isinstance(request, bytes) else request.SerializeToString()
+            return Validated(records=_data_points(request))
         try:
-            return classify(signal, body, self.limits, self.settings.default_service_name)
+            return validate(signal, request, self.limits)
         except ValueError as exc:
             name = "ExportLogsServiceRequest" if signal == "logs" else "ExportTraceServiceRequest"
             raise RequestError(400, f"body is not a valid {name} protobuf: {exc}", "bad_protobuf") from None
 
     def process(self, accepted: Accepted) -> None:
-        """Count, normalize and buffer an accepted request's events (on the pipeline thread)."""
+        """Classify, normalize and buffer an accepted request's records (on the pipeline thread)."""
         started = time.perf_counter()
-        signal, c = accepted.signal, accepted.classified
+        signal, request = accepted.signal, accepted.request
+        if signal == "metrics":
+            # Browser metrics (e.g. web vitals through a MeterProvider) carry no session: accepted, counted, unused.
+            c = Classified()
+            c.skipped["unsupported_signal"] = accepted.records
+        else:
+            c = classify(signal, request, self.limits, self.settings.default_service_name)
         received = accepted.result.rejected + len(c.events) + sum(c.dropped.values()) + sum(c.skipped.values())
         self.selfm.received.labels(signal, accepted.fmt).inc(received)
         for reason, n in c.dropped.items():
@@ -261,3 +263,8 @@ class Pipeline:
             exporter.shutdown(timeout)
         if self.sentry is not None:
             self.sentry.shutdown(timeout)
+
+
+def _data_points(request: Any) -> int:
+    return sum(len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
+               for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)

@@ -8,14 +8,27 @@ records as ``ingest/validate.py`` did. Change a vocabulary here and in the nativ
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections import Counter
 from typing import Any, Callable
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from collector_plugin.events import Click, Client, Event, FormField, JsError, Kind, Named, Network, PageView, Scroll, Source
-from collector_plugin.ingest.classify import MAX_DEPTH, Classified, Limits
+from collector_plugin.ingest.classify import MAX_DEPTH, Limits
+
+
+@dataclass
+class Classified:
+    """Validation's and classification's results together, as the Python classifier produced them."""
+
+    events: list[Event] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    records: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+    without_session: int = 0
 
 SESSION_ID = "session.id"
 FRICTION_SCOPE = "otel-friction-browser"

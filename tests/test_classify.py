@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector_plugin import events
 from collector_plugin._native import Classifier
-from collector_plugin.ingest.classify import MAX_DEPTH, Limits, classify
+from collector_plugin.ingest.classify import MAX_DEPTH, Limits, classify, validate
 from tests import reference_classify as reference
 from tests.support import Pairs, logs_request, set_any
 
@@ -38,11 +38,13 @@ attributes = st.lists(st.tuples(st.sampled_from(KEYS), values), max_size=9)
 limits = st.sampled_from([Limits(), Limits(max_attributes=7, max_length=12)])
 
 
-def _same(got, want) -> None:
-    # repr: NaN equals itself there, and True is not 1.
-    assert repr(got.events) == repr(want.events)
+def _same(signal: str, body: bytes, lim: Limits, want, now_ns: int | None = None) -> None:
+    """Validation, then classification of what passed, as the pipeline runs them, against the specification."""
+    v = validate(signal, body, lim)
+    assert (v.records, v.rejected, v.errors, v.without_session) == (want.records, want.rejected, want.errors, want.without_session)
+    got = classify(signal, body, lim, "svc", now_ns)
+    assert repr(got.events) == repr(want.events)  # repr: NaN equals itself there, and True is not 1
     assert (got.dropped, got.skipped) == (want.dropped, want.skipped)
-    assert (got.records, got.rejected, got.errors, got.without_session) == (want.records, want.rejected, want.errors, want.without_session)
 
 
 # ---------------------------------------------------------------------------------------------------- logs
@@ -83,7 +85,7 @@ def build_logs(resources) -> ExportLogsServiceRequest:
         ("browser.viewport.width", 0), ("session.attributes", Pairs([("previousSession", None)]))]}])])], Limits())
 def test_logs_are_classified_as_the_specification_says(resources, lim):
     req = build_logs(resources)
-    _same(classify("logs", req.SerializeToString(), lim, "svc", now_ns=NOW), reference.classify_logs(req, lim, "svc", NOW))
+    _same("logs", req.SerializeToString(), lim, reference.classify_logs(req, lim, "svc", NOW), NOW)
 
 
 # --------------------------------------------------------------------------------------------------- spans
@@ -140,7 +142,7 @@ def _span(name, span_id, parent=b"", attributes=(), events=()):
 def test_spans_are_classified_as_the_specification_says(resources, lim):
     req = build_traces(resources)
     body = req.SerializeToString()
-    _same(classify("traces", body, lim, "svc"), reference.classify_spans(req, lim, "svc"))
+    _same("traces", body, lim, reference.classify_spans(req, lim, "svc"))
 
 
 @settings(max_examples=200, deadline=None)
@@ -155,9 +157,10 @@ def test_no_attribute_value_loses_the_records_beside_it(records):
         rec = scope.log_records.add(time_unix_nano=1, event_name=name)
         for k, v in attrs:
             set_any(rec.attributes.add(key=k).value, v)
-    out = classify("logs", request.SerializeToString(), Limits(), "svc", now_ns=1)
+    body = request.SerializeToString()
+    v, out = validate("logs", body, Limits()), classify("logs", body, Limits(), "svc", now_ns=1)
     assert any(e.session_id == "kept" for e in out.events)
-    assert len(out.events) + sum(out.dropped.values()) + sum(out.skipped.values()) + out.rejected == len(records) + 1
+    assert len(out.events) + sum(out.dropped.values()) + sum(out.skipped.values()) + v.rejected == len(records) + 1
 
 
 # ------------------------------------------------------------------------------------------ what's native
@@ -178,9 +181,10 @@ def test_values_under_keys_no_kind_reads_are_not_parsed():
         resource = b"\x12" + bytes([len(scope)]) + scope
         return b"\x0a" + bytes([len(resource)]) + resource
 
+    assert validate("logs", body("browser.element.attributes"), Limits()).records == 1
     assert len(classify("logs", body("browser.element.attributes"), Limits(), "svc").events) == 1
     with pytest.raises(ValueError, match="length past the end"):
-        classify("logs", body("url.full"), Limits(), "svc")
+        validate("logs", body("url.full"), Limits())
 
 
 def test_strings_are_cut_at_characters_not_bytes():
@@ -205,17 +209,18 @@ MALFORMED = [
 ])
 def test_malformed_bodies_are_refused_with_a_reason(signal, body, why):
     with pytest.raises(ValueError, match=why):
-        classify(signal, body, Limits(), "svc")
+        validate(signal, body, Limits())
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200), st.sampled_from(["logs", "traces"]))
-def test_arbitrary_bytes_never_crash(body, signal):
+def test_arbitrary_bytes_never_crash_and_what_passes_validation_classifies(body, signal):
     try:
-        c = classify(signal, body, Limits(), "svc")
+        v = validate(signal, body, Limits())
     except ValueError:  # the only way a body is refused
         return
-    assert len(c.errors) == c.rejected and c.without_session <= c.records
+    assert len(v.errors) == v.rejected and v.without_session <= v.records
+    classify(signal, body, Limits(), "svc")  # after the answer: it must not fail on a body validation passed
 
 
 def test_a_class_that_changed_its_fields_stops_the_classifier_at_start():

@@ -18,6 +18,7 @@ use pyo3::{ffi, intern};
 
 use crate::anyvalue::{any_value, truncate, Any, Kv, Limits};
 use crate::otlp::{self, LogRecord, Span};
+use crate::pb::DecodeError;
 
 const FRICTION_SCOPE: &str = "otel-friction-browser";
 const FARO_SCOPE: &str = "@grafana/faro-web-sdk";
@@ -223,7 +224,6 @@ struct Resource<'a, 'py> {
     service_name: Bound<'py, PyAny>,
     service_version: Bound<'py, PyAny>,
     session_id: Option<Text<'a, 'py>>,
-    has_session_key: bool,
     client: Bound<'py, PyAny>,
     user_agent: Bound<'py, PyAny>,
     mobile: Bound<'py, PyAny>,
@@ -231,23 +231,16 @@ struct Resource<'a, 'py> {
     viewport_height: Bound<'py, PyAny>,
 }
 
-/// What one call hands back, accumulated over the request.
+/// What a classification hands back, accumulated over the request.
 struct Out<'py> {
     events: Bound<'py, PyList>,
     dropped: FnvMap<&'static str, usize>,
     skipped: FnvMap<&'static str, usize>,
-    records: usize,
-    rejected: usize,
-    errors: Vec<String>,
-    without_session: usize,
 }
 
 impl<'py> Out<'py> {
     fn new(py: Python<'py>) -> Self {
-        Out {
-            events: PyList::empty(py), dropped: FnvMap::default(), skipped: FnvMap::default(), records: 0, rejected: 0,
-            errors: Vec::new(), without_session: 0,
-        }
+        Out { events: PyList::empty(py), dropped: FnvMap::default(), skipped: FnvMap::default() }
     }
 
     fn into_tuple(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -258,9 +251,104 @@ impl<'py> Out<'py> {
             }
             Ok(d)
         };
-        (self.events, counts(self.dropped)?, counts(self.skipped)?, self.records, self.rejected, self.errors,
-         self.without_session)
-            .into_pyobject(py)
+        (self.events, counts(self.dropped)?, counts(self.skipped)?).into_pyobject(py)
+    }
+}
+
+/// What validation finds, before the sender is answered: records kept, records rejected (with why: kind of record,
+/// index in its scope, scope name, problem) and kept records with no `session.id` on them or their resource.
+#[derive(Default)]
+struct Verdict<'a> {
+    records: usize,
+    problems: Vec<(&'static str, usize, &'a str, String)>,
+    without_session: usize,
+}
+
+/// Reads requests for one set of limits: record validity and the attributes kinds read.
+struct Core {
+    limits: Limits,
+    keys: FnvMap<&'static str, Key>,
+}
+
+/// Validates OTLP requests without classifying them, so the sender can be answered before the pipeline thread
+/// classifies; it holds no Python object and runs with the GIL released.
+#[pyclass(frozen, module = "collector_plugin._native")]
+pub struct Validator {
+    core: Core,
+}
+
+#[pymethods]
+impl Validator {
+    #[new]
+    fn new(max_attributes: usize, max_length: usize, max_depth: usize) -> Self {
+        Validator { core: Core::new(max_attributes, max_length, max_depth) }
+    }
+
+    /// `signal` ("logs" or "traces") request bytes validated: `(records, rejected, errors, without_session)`.
+    /// Raises ValueError when the bytes are not a protobuf message of this shape.
+    fn validate(&self, py: Python<'_>, signal: &str, body: &[u8]) -> PyResult<(usize, usize, Vec<String>, usize)> {
+        let traces = signal == "traces";
+        let core = &self.core;
+        let v = py.detach(|| if traces { core.validate_traces(body) } else { core.validate_logs(body) })?;
+        let mut errors = Vec::with_capacity(v.problems.len());
+        for (what, i, scope, problem) in &v.problems {
+            errors.push(format!("{what} {i} of scope {}: {problem}", PyString::new(py, scope).repr()?));
+        }
+        Ok((v.records, v.problems.len(), errors, v.without_session))
+    }
+}
+
+impl Core {
+    fn new(max_attributes: usize, max_length: usize, max_depth: usize) -> Self {
+        Core { limits: Limits { max_attributes, max_length, max_depth }, keys: KEYS.iter().copied().collect() }
+    }
+
+    fn validate_logs<'a>(&self, body: &'a [u8]) -> Result<Verdict<'a>, DecodeError> {
+        let mut v = Verdict::default();
+        for res in otlp::logs(body)? {
+            let has_session = self.attrs(&res.attributes)?.has(Key::SessionId);
+            for scope in &res.scopes {
+                for (i, rec) in scope.items.iter().enumerate() {
+                    self.verdict(&mut v, "log record", i, scope.name, self.log_problem(rec), has_session, &rec.attributes)?;
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn validate_traces<'a>(&self, body: &'a [u8]) -> Result<Verdict<'a>, DecodeError> {
+        let mut v = Verdict::default();
+        for res in otlp::traces(body)? {
+            let has_session = self.attrs(&res.attributes)?.has(Key::SessionId);
+            for scope in &res.scopes {
+                for (i, span) in scope.items.iter().enumerate() {
+                    let problem = self.span_problem(span);
+                    if problem.is_none() {
+                        // Classification reads these too: a malformed value is refused here, before the answer.
+                        for ev in &span.events {
+                            self.attrs(&ev.attributes)?;
+                        }
+                    }
+                    self.verdict(&mut v, "span", i, scope.name, problem, has_session, &span.attributes)?;
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verdict<'a>(&self, v: &mut Verdict<'a>, what: &'static str, i: usize, scope: &'a str, problem: Option<String>,
+                   resource_session: bool, attributes: &[Kv<'a>]) -> Result<(), DecodeError> {
+        if let Some(problem) = problem {
+            v.problems.push((what, i, scope, problem));
+            return Ok(());
+        }
+        let a = self.attrs(attributes)?;
+        v.records += 1;
+        if !resource_session && !a.has(Key::SessionId) {
+            v.without_session += 1;
+        }
+        Ok(())
     }
 }
 
@@ -268,9 +356,8 @@ impl<'py> Out<'py> {
 #[pyclass(frozen, module = "collector_plugin._native")]
 pub struct Classifier {
     vocab: Vocab,
-    limits: Limits,
+    core: Core,
     default_service: Py<PyString>,
-    keys: FnvMap<&'static str, Key>,
 }
 
 #[pymethods]
@@ -280,9 +367,8 @@ impl Classifier {
            max_depth: usize) -> PyResult<Self> {
         Ok(Classifier {
             vocab: Vocab::load(events)?,
-            limits: Limits { max_attributes, max_length, max_depth },
+            core: Core::new(max_attributes, max_length, max_depth),
             default_service: default_service.unbind(),
-            keys: KEYS.iter().copied().collect(),
         })
     }
 
@@ -292,52 +378,33 @@ impl Classifier {
         KEYS.iter().map(|(name, _)| *name).collect()
     }
 
-    /// A protobuf ExportLogsServiceRequest classified; see `classify` in `collector_plugin.ingest.classify` for
-    /// the tuple returned. Raises ValueError when the bytes are not a protobuf message of this shape.
+    /// The valid records of a protobuf ExportLogsServiceRequest (invalid ones are the validator's to report)
+    /// classified: `(events, dropped by reason, skipped by reason)`. Raises ValueError when the bytes are not a
+    /// protobuf message of this shape.
     fn logs<'py>(&self, py: Python<'py>, body: &[u8], now_ns: u64) -> PyResult<Bound<'py, PyTuple>> {
+        let core = &self.core;
         let mut out = Out::new(py);
         for res in otlp::logs(body)? {
-            let ra = self.attrs(&res.attributes)?;
-            let r = self.resource(py, &ra)?;
+            let r = self.resource(py, &core.attrs(&res.attributes)?)?;
             for scope in &res.scopes {
-                for (i, rec) in scope.items.iter().enumerate() {
-                    if let Some(problem) = self.log_problem(rec) {
-                        out.rejected += 1;
-                        out.errors.push(format!("log record {i} of scope {}: {problem}", PyString::new(py, scope.name).repr()?));
-                        continue;
-                    }
-                    let a = self.attrs(&rec.attributes)?;
-                    out.records += 1;
-                    if !r.has_session_key && !a.has(Key::SessionId) {
-                        out.without_session += 1;
-                    }
-                    self.log(py, &r, scope.name, rec, &a, now_ns, &mut out)?;
+                for rec in scope.items.iter().filter(|rec| core.log_problem(rec).is_none()) {
+                    self.log(py, &r, scope.name, rec, &core.attrs(&rec.attributes)?, now_ns, &mut out)?;
                 }
             }
         }
         out.into_tuple(py)
     }
 
-    /// A protobuf ExportTraceServiceRequest classified, as `logs`.
+    /// The valid spans of a protobuf ExportTraceServiceRequest classified, as `logs`.
     fn traces<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+        let core = &self.core;
         let mut out = Out::new(py);
         for res in otlp::traces(body)? {
-            let ra = self.attrs(&res.attributes)?;
-            let r = self.resource(py, &ra)?;
+            let r = self.resource(py, &core.attrs(&res.attributes)?)?;
             let mut valid: Vec<(&str, &Span, Attrs)> = Vec::new();
             for scope in &res.scopes {
-                for (i, span) in scope.items.iter().enumerate() {
-                    if let Some(problem) = self.span_problem(span) {
-                        out.rejected += 1;
-                        out.errors.push(format!("span {i} of scope {}: {problem}", PyString::new(py, scope.name).repr()?));
-                        continue;
-                    }
-                    let a = self.attrs(&span.attributes)?;
-                    out.records += 1;
-                    if !r.has_session_key && !a.has(Key::SessionId) {
-                        out.without_session += 1;
-                    }
-                    valid.push((scope.name, span, a));
+                for span in scope.items.iter().filter(|span| core.span_problem(span).is_none()) {
+                    valid.push((scope.name, span, core.attrs(&span.attributes)?));
                 }
             }
             // A stock click span has no reaction flag; its child fetch/XHR spans (same resource) are the evidence.
@@ -355,7 +422,7 @@ impl Classifier {
     }
 }
 
-impl Classifier {
+impl Core {
     fn log_problem(&self, rec: &LogRecord) -> Option<String> {
         let trace_ok = rec.trace_id.is_empty() || rec.trace_id.len() == 16;
         let span_ok = rec.span_id.is_empty() || rec.span_id.len() == 8;
@@ -378,7 +445,7 @@ impl Classifier {
     }
 
     /// Indexes the keys a kind may read; their values are parsed here once to refuse malformed ones.
-    fn attrs<'a>(&self, kvs: &[Kv<'a>]) -> PyResult<Attrs<'a>> {
+    fn attrs<'a>(&self, kvs: &[Kv<'a>]) -> Result<Attrs<'a>, DecodeError> {
         let mut a = Attrs { values: [None; KEYS.len()] };
         for (key, value) in kvs {
             if let Some(k) = self.keys.get(key) {
@@ -388,7 +455,9 @@ impl Classifier {
         }
         Ok(a)
     }
+}
 
+impl Classifier {
     fn resource<'a, 'py>(&self, py: Python<'py>, a: &Attrs<'a>) -> PyResult<Resource<'a, 'py>> {
         let v = &self.vocab;
         let none = py.None().into_bound(py);
@@ -406,7 +475,6 @@ impl Classifier {
             },
             service_version: opt_text(py, &self.text(py, a, &[Key::ServiceVersion])?),
             session_id: self.text(py, a, &[Key::SessionId])?,
-            has_session_key: a.has(Key::SessionId),
             client, user_agent, mobile, viewport_width, viewport_height,
         })
     }
@@ -649,7 +717,7 @@ impl Classifier {
         // Exceptions recorded on any span (semconv `exception` span events) are JS errors too.
         for ev in &span.events {
             if ev.name == "exception" {
-                let ea = self.attrs(&ev.attributes)?;
+                let ea = self.core.attrs(&ev.attributes)?;
                 let time = if ev.time != 0 { ev.time } else { span.start };
                 out.events.append(event("JS_ERROR", time, self.error(py, &ea)?, url.clone())?)?;
             }
@@ -663,7 +731,7 @@ impl Classifier {
     fn get<'py>(&self, py: Python<'py>, a: &Attrs, key: Key) -> PyResult<Option<Bound<'py, PyAny>>> {
         match a.values[key as usize] {
             Some(encoded) => {
-                let value = self.limits.value(py, encoded, 0)?;
+                let value = self.core.limits.value(py, encoded, 0)?;
                 Ok((!value.is_none()).then_some(value))
             }
             None => Ok(None),
@@ -677,9 +745,9 @@ impl Classifier {
             match any_value(encoded)? {
                 None => {}
                 Some(Any::Str("")) => {}
-                Some(Any::Str(s)) => return Ok(Some(Text::Wire(truncate(s, self.limits.max_length)))),
+                Some(Any::Str(s)) => return Ok(Some(Text::Wire(truncate(s, self.core.limits.max_length)))),
                 Some(_) => {
-                    let value = self.limits.value(py, encoded, 0)?;
+                    let value = self.core.limits.value(py, encoded, 0)?;
                     if !value.is_none() {
                         return Ok(Some(Text::Py(value.str()?)));
                     }
@@ -696,7 +764,7 @@ impl Classifier {
             let number = match any_value(encoded)? {
                 Some(Any::Int(i)) => return Ok(Some(i.into_pyobject(py)?.into_any())),
                 Some(Any::Double(d)) => d,
-                Some(Any::Str(s)) => match py_float(py, truncate(s, self.limits.max_length))? {
+                Some(Any::Str(s)) => match py_float(py, truncate(s, self.core.limits.max_length))? {
                     Some(d) => d,
                     None => continue,
                 },
@@ -717,7 +785,7 @@ impl Classifier {
         Ok(match any_value(encoded)? {
             Some(Any::Int(i)) => Some(i as f64),
             Some(Any::Double(d)) => Some(d),
-            Some(Any::Str(s)) => py_float(py, truncate(s, self.limits.max_length))?,
+            Some(Any::Str(s)) => py_float(py, truncate(s, self.core.limits.max_length))?,
             _ => None,
         })
     }
@@ -846,5 +914,6 @@ fn py_bool(py: Python<'_>, b: bool) -> Bound<'_, PyAny> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRICTION_SCOPE", FRICTION_SCOPE)?; // the scope this project's browser instrumentation (and simulator) uses
+    m.add_class::<Validator>()?;
     m.add_class::<Classifier>()
 }
