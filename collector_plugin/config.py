@@ -233,7 +233,7 @@ class ReportConfig(_Section):
     min_lift: float = Field(1.25, ge=1, description="and the affected share must be at least this many times the baseline's")
     max_findings_per_page: int = Field(5, ge=1, le=20)
     custom_segments: list[str] = Field(default_factory=list, description="extra segment dimensions: names of session fields (e.g. service_version)")
-    flush_interval_seconds: float = Field(0.0, ge=0, description="aggregates are written in one transaction at most this often (0 = every tick)")
+    flush_interval_seconds: float = Field(5.0, ge=0, description="aggregates are written in one transaction at most this often (0 = every tick); reports, checkpoints and shutdown flush first")
     analysis_interval_seconds: float = Field(300.0, gt=0, description="how often the service recomputes rum_anomaly_score")
     grid_columns: int = Field(48, ge=4, le=400, description="heatmap columns across the viewport width")
     grid_row_px: int = Field(40, ge=4, description="heatmap row height in page pixels")

@@ -1,12 +1,15 @@
 //! The one classifier: every OTLP log record and span becomes an event of a known kind, or is counted with a
-//! reason. It works on the wire bytes in the same pass that validates them, and builds the events of
-//! `collector_plugin.events` directly, so no per-attribute Python object exists between the request and the event.
+//! reason. It works on the wire bytes and builds the events of `collector_plugin.events` directly, so no
+//! per-attribute Python object exists between the request and the event.
 //!
 //! Senders disagree on names (OTel JS logs, OTel JS spans, Faro, this project's instrumentation); this is the
 //! only place that knows their vocabularies. Each record's attributes are indexed once; values are parsed when a
-//! kind reads them, with the typed reads of `Attrs` (`text`, `int`, `float`, `flag`) deciding how a value of an
-//! unexpected type reads, so no value can make classification fail. Validation is what the sender must hear in
-//! `partial_success` (ids, attribute counts): an invalid record is described and left out, the rest are kept.
+//! kind reads them, with the typed reads (`text`, `int`, `float`, `flag`) deciding how a value of an unexpected
+//! type reads, so no value can make classification fail.
+//!
+//! Validation (`Validator`) runs first, before the sender is answered and without the GIL: what the sender must
+//! hear in `partial_success` (ids, attribute counts: an invalid record is described and left out, the rest are
+//! kept), and every value classification will parse, so a body it passes is one classification reads without error.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
