@@ -31,8 +31,6 @@ Format = Literal["protobuf", "json"]
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
-_REQUESTS = {"logs": ExportLogsServiceRequest, "traces": ExportTraceServiceRequest, "metrics": ExportMetricsServiceRequest}
-
 
 class RequestError(Exception):
     """The whole request is unusable; ``status`` is the HTTP status to answer with."""
@@ -88,7 +86,7 @@ def decode(signal: Signal, body: bytes, fmt: Format) -> Decoded:
     if fmt == "protobuf":
         if signal != "metrics":
             return Decoded(body)
-        request = _REQUESTS[signal]()
+        request = ExportMetricsServiceRequest()
         try:
             request.ParseFromString(body)
         except (_PbDecodeError, RuntimeError, ValueError) as exc:

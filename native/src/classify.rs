@@ -309,7 +309,7 @@ impl Core {
     fn validate_logs<'a>(&self, body: &'a [u8]) -> Result<Verdict<'a>, DecodeError> {
         let mut v = Verdict::default();
         for res in otlp::logs(body)? {
-            let has_session = self.attrs(&res.attributes)?.has(Key::SessionId);
+            let has_session = self.checked(&res.attributes)?.has(Key::SessionId);
             for scope in &res.scopes {
                 for (i, rec) in scope.items.iter().enumerate() {
                     self.verdict(&mut v, "log record", i, scope.name, self.log_problem(rec), has_session, &rec.attributes)?;
@@ -322,14 +322,14 @@ impl Core {
     fn validate_traces<'a>(&self, body: &'a [u8]) -> Result<Verdict<'a>, DecodeError> {
         let mut v = Verdict::default();
         for res in otlp::traces(body)? {
-            let has_session = self.attrs(&res.attributes)?.has(Key::SessionId);
+            let has_session = self.checked(&res.attributes)?.has(Key::SessionId);
             for scope in &res.scopes {
                 for (i, span) in scope.items.iter().enumerate() {
                     let problem = self.span_problem(span);
                     if problem.is_none() {
                         // Classification reads these too: a malformed value is refused here, before the answer.
                         for ev in &span.events {
-                            self.attrs(&ev.attributes)?;
+                            self.checked(&ev.attributes)?;
                         }
                     }
                     self.verdict(&mut v, "span", i, scope.name, problem, has_session, &span.attributes)?;
@@ -346,7 +346,7 @@ impl Core {
             v.problems.push((what, i, scope, problem));
             return Ok(());
         }
-        let a = self.attrs(attributes)?;
+        let a = self.checked(attributes)?;
         v.records += 1;
         if !resource_session && !a.has(Key::SessionId) {
             v.without_session += 1;
@@ -388,10 +388,10 @@ impl Classifier {
         let core = &self.core;
         let mut out = Out::new(py);
         for res in otlp::logs(body)? {
-            let r = self.resource(py, &core.attrs(&res.attributes)?)?;
+            let r = self.resource(py, &core.attrs(&res.attributes))?;
             for scope in &res.scopes {
                 for rec in scope.items.iter().filter(|rec| core.log_problem(rec).is_none()) {
-                    self.log(py, &r, scope.name, rec, &core.attrs(&rec.attributes)?, now_ns, &mut out)?;
+                    self.log(py, &r, scope.name, rec, &core.attrs(&rec.attributes), now_ns, &mut out)?;
                 }
             }
         }
@@ -403,11 +403,11 @@ impl Classifier {
         let core = &self.core;
         let mut out = Out::new(py);
         for res in otlp::traces(body)? {
-            let r = self.resource(py, &core.attrs(&res.attributes)?)?;
+            let r = self.resource(py, &core.attrs(&res.attributes))?;
             let mut valid: Vec<(&str, &Span, Attrs)> = Vec::new();
             for scope in &res.scopes {
                 for span in scope.items.iter().filter(|span| core.span_problem(span).is_none()) {
-                    valid.push((scope.name, span, core.attrs(&span.attributes)?));
+                    valid.push((scope.name, span, core.attrs(&span.attributes)));
                 }
             }
             // A stock click span has no reaction flag; its child fetch/XHR spans (same resource) are the evidence.
@@ -447,16 +447,26 @@ impl Core {
         (n > max).then(|| format!("{n} attributes, the limit is {max}"))
     }
 
-    /// Indexes the keys a kind may read; their values are parsed here once to refuse malformed ones.
-    fn attrs<'a>(&self, kvs: &[Kv<'a>]) -> Result<Attrs<'a>, DecodeError> {
+    /// Indexes the keys a kind may read. Values are not parsed: validation checked them (`checked`).
+    fn attrs<'a>(&self, kvs: &[Kv<'a>]) -> Attrs<'a> {
         let mut a = Attrs { values: [None; KEYS.len()] };
         for (key, value) in kvs {
             if let Some(k) = self.keys.get(key) {
-                self.limits.check(value, 0)?;
                 a.values[*k as usize] = Some(value);
             }
         }
-        Ok(a)
+        a
+    }
+
+    /// As `attrs`, parsing every value under those keys (repeated ones too) to refuse a malformed one, so
+    /// classification later reads them without error.
+    fn checked<'a>(&self, kvs: &[Kv<'a>]) -> Result<Attrs<'a>, DecodeError> {
+        for (key, value) in kvs {
+            if self.keys.contains_key(key) {
+                self.limits.check(value, 0)?;
+            }
+        }
+        Ok(self.attrs(kvs))
     }
 }
 
@@ -720,7 +730,7 @@ impl Classifier {
         // Exceptions recorded on any span (semconv `exception` span events) are JS errors too.
         for ev in &span.events {
             if ev.name == "exception" {
-                let ea = self.core.attrs(&ev.attributes)?;
+                let ea = self.core.attrs(&ev.attributes);
                 let time = if ev.time != 0 { ev.time } else { span.start };
                 out.events.append(event("JS_ERROR", time, self.error(py, &ea)?, url.clone())?)?;
             }
