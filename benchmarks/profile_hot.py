@@ -20,8 +20,7 @@ from . import payloads
 
 STAGES = [  # (label, file suffix, function name): cumulative time of each pipeline stage
     ("validate (native)", "ingest/classify.py", "validate"),
-    ("classify (native)", "ingest/classify.py", "classify"),
-    ("normalize", "normalize/__init__.py", "normalize"),
+    ("classify + normalize (native, rules in Python)", "ingest/classify.py", "classify"),
     ("sessionize add", "sessionize.py", "add"),
     ("sessionize tick (apply + end)", "sessionize.py", "tick"),
     ("detect", "detect/__init__.py", "run"),

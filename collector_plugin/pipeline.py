@@ -115,7 +115,7 @@ class Pipeline:
             c = Classified()
             c.skipped["unsupported_signal"] = accepted.records
         else:
-            c = classify(signal, request, self.limits, self.settings.default_service_name)
+            c = classify(signal, request, self.limits, self.normalizer, self.settings.default_service_name)
         received = accepted.result.rejected + len(c.events) + sum(c.dropped.values()) + sum(c.skipped.values())
         self.selfm.received.labels(signal, accepted.fmt).inc(received)
         for reason, n in c.dropped.items():
@@ -123,12 +123,11 @@ class Pipeline:
         for reason, n in c.skipped.items():
             self.selfm.skipped.labels(signal, reason).inc(n)
         now = self.clock()
-        normalize = self.normalizer.normalize
         add = self.sessions.add
         kinds: dict = {}
         for event in c.events:
             kinds[event.kind] = kinds.get(event.kind, 0) + 1
-            self._carry.extend(add(normalize(event), now))
+            self._carry.extend(add(event, now))
         for kind, n in kinds.items():
             self.selfm.events.labels(kind.value).inc(n)
         self.selfm.batch_duration.labels(signal).observe(time.perf_counter() - started)

@@ -1,6 +1,6 @@
-"""The native classifier (``native/src/classify.rs``) against its specification, the Python classifier it replaced
-(``tests/reference_classify.py``): same events, same counts, same verdicts, over random requests of every shape the
-senders produce. Plus what only the native one does: reading the wire (malformed bodies, arbitrary bytes), and
+"""The native classifier (``native/src/classify.rs``) against its specification, the Python classifier and
+normalization it replaced (``tests/reference_classify.py``, ``tests/reference_normalize.py``): same events, same
+counts, same verdicts, over random requests of every shape the senders produce. Plus what only the native one does: reading the wire (malformed bodies, arbitrary bytes), and
 refusing to start when ``collector_plugin.events`` and the native builder disagree on a class's fields."""
 
 from __future__ import annotations
@@ -15,15 +15,27 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector_plugin import events
 from collector_plugin._native import Classifier
-from collector_plugin.ingest.classify import MAX_DEPTH, Limits, classify, validate
+from collector_plugin.config import Settings
+from collector_plugin.ingest import classify as ingest
+from collector_plugin.ingest.classify import MAX_DEPTH, Limits, validate
+from collector_plugin.normalize import Normalizer
 from tests import reference_classify as reference
+from tests.reference_normalize import normalize
 from tests.support import Pairs, logs_request, set_any
 
 NOW = 1_700_000_000_000_000_000
 KEYS = sorted(reference.KNOWN_KEYS) + ["not.read"]
 NESTED_KEYS = ["frames", "previousSession", "userActionName", "filename", "lineno", "colno", "function", "a"]
 
-text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=14)  # proto strings are UTF-8
+NORMALIZER = Normalizer(Settings.model_validate({"pii": {"hmac_secret": "test"}}))
+# What normalization changes: PII in text and URLs, ids in paths, query strings, user agents of each device class.
+PII = st.sampled_from([
+    "mail me at ana@example.com", "card 4111 1111 1111 1111", "https://shop.example/product/12345?email=a@b.co&utm_source=x",
+    "https://shop.example/#/cart?step=2", "/checkout/3f2a1b9c4d5e6f70", "Bearer abcdefghijk", "Mozilla/5.0 (iPhone) Mobile",
+    "Mozilla/5.0 (iPad)", "Googlebot/2.1", "https://user:pw@shop.example:8443/a%40b.com/x",
+    "TypeError: x is undefined\n    at f (https://shop.example/app.3f2a1b9c.js:1:2)",
+])
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=14) | PII  # proto strings are UTF-8
 numeric_strings = st.sampled_from(["", "nan", "inf", "-inf", "1e400", "12", "12.7", " 7 ", "1_000", "0x10", "true",
                                    "FALSE", "True", "x", "click"])
 scalars = st.one_of(
@@ -42,9 +54,13 @@ def _same(signal: str, body: bytes, lim: Limits, want, now_ns: int | None = None
     """Validation, then classification of what passed, as the pipeline runs them, against the specification."""
     v = validate(signal, body, lim)
     assert (v.records, v.rejected, v.errors, v.without_session) == (want.records, want.rejected, want.errors, want.without_session)
-    got = classify(signal, body, lim, "svc", now_ns)
-    assert repr(got.events) == repr(want.events)  # repr: NaN equals itself there, and True is not 1
+    got = classify(signal, body, lim, now_ns)
+    assert repr(got.events) == repr([normalize(NORMALIZER, e) for e in want.events])  # repr: NaN equals itself, True is not 1
     assert (got.dropped, got.skipped) == (want.dropped, want.skipped)
+
+
+def classify(signal: str, body: bytes, lim: Limits = Limits(), now_ns: int | None = None) -> ingest.Classified:
+    return ingest.classify(signal, body, lim, NORMALIZER, "svc", now_ns)
 
 
 # ---------------------------------------------------------------------------------------------------- logs
@@ -77,8 +93,28 @@ def build_logs(resources) -> ExportLogsServiceRequest:
     return req
 
 
+def _record(event_name: str, *attributes) -> dict:
+    return {"time": 5, "observed": 0, "event_name": event_name, "trace_id": b"", "span_id": b"", "attributes": list(attributes)}
+
+
+EMAIL, CARD, PII_URL = "ana@example.com", "4111 1111 1111 1111", "https://shop.example/product/12345?email=a@b.co&utm_source=x"
+# Every field normalization fills, with something to mask in it (random requests rarely put PII exactly there).
+EVERY_NORMALIZED_LOG_FIELD = [([("session.id", "s1"), ("user_agent.original", "Mozilla/5.0 (iPhone) Mobile")], [
+    (reference.FRICTION_SCOPE, [
+        _record("browser.page_view", ("url.full", PII_URL), ("browser.document.referrer", "https://mail.example/?to=" + EMAIL)),
+        _record("browser.user_action.click", ("url.full", PII_URL), ("browser.css_selector", "#pay-" + CARD),
+                ("browser.element.text", "mail " + EMAIL), ("user.id", EMAIL)),
+        _record("browser.form.field_blur", ("browser.form.id", EMAIL), ("browser.form.field.name", "card " + CARD)),
+        _record("exception", ("exception.type", EMAIL), ("exception.message", f"no user {EMAIL} at {PII_URL}"),
+                ("exception.stacktrace", f"Error\n    at f ({PII_URL}:1:2)")),
+        _record("browser.web_vital", ("browser.web_vital.name", EMAIL)),
+        _record("browser.user_action.click", ("http.user_agent", "Googlebot/2.1"), ("browser.viewport.width", 390)),
+    ])])]
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(logs_requests, limits)
+@example(EVERY_NORMALIZED_LOG_FIELD, Limits())
 @example([([("session.id", "s1"), ("browser.screen_width", 390)], [(reference.FARO_SCOPE, [{
     "time": 0, "observed": 0, "event_name": "exception", "trace_id": b"", "span_id": b"", "attributes": [
         ("faro.error.stacktrace", Pairs([("frames", [Pairs([("filename", "app.js"), ("lineno", 12), ("function", "")]), 7])])),
@@ -133,6 +169,15 @@ def _span(name, span_id, parent=b"", attributes=(), events=()):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(traces_requests, limits)
 @example([([("session.id", "s1")], [
+    ("@opentelemetry/instrumentation-user-interaction", [
+        _span("click", SPAN_IDS[0], attributes=[("target_xpath", f"//a[@href='mailto:{EMAIL}']"), ("url.full", PII_URL),
+                                                ("user.id", EMAIL)]),
+        _span(EMAIL, SPAN_IDS[1], attributes=[("event_type", f"submit {CARD}")])]),
+    ("@opentelemetry/instrumentation-fetch", [
+        _span("HTTP GET", SPAN_IDS[2], SPAN_IDS[0], [("http.method", "GET"), ("http.url", PII_URL)],
+              [("exception", 0, [("exception.message", "failed for " + EMAIL)])])]),
+])], Limits())
+@example([([("session.id", "s1")], [
     ("@opentelemetry/instrumentation-user-interaction", [_span("click", SPAN_IDS[0], attributes=[("target_xpath", "//button")]),
                                                          _span("Navigation: /cart", SPAN_IDS[1])]),
     ("@opentelemetry/instrumentation-fetch", [
@@ -158,7 +203,7 @@ def test_no_attribute_value_loses_the_records_beside_it(records):
         for k, v in attrs:
             set_any(rec.attributes.add(key=k).value, v)
     body = request.SerializeToString()
-    v, out = validate("logs", body, Limits()), classify("logs", body, Limits(), "svc", now_ns=1)
+    v, out = validate("logs", body, Limits()), classify("logs", body, now_ns=1)
     assert any(e.session_id == "kept" for e in out.events)
     assert len(out.events) + sum(out.dropped.values()) + sum(out.skipped.values()) + v.rejected == len(records) + 1
 
@@ -182,14 +227,14 @@ def test_values_under_keys_no_kind_reads_are_not_parsed():
         return b"\x0a" + bytes([len(resource)]) + resource
 
     assert validate("logs", body("browser.element.attributes"), Limits()).records == 1
-    assert len(classify("logs", body("browser.element.attributes"), Limits(), "svc").events) == 1
+    assert len(classify("logs", body("browser.element.attributes")).events) == 1
     with pytest.raises(ValueError, match="length past the end"):
         validate("logs", body("url.full"), Limits())
 
 
 def test_strings_are_cut_at_characters_not_bytes():
     req = logs_request([("browser.page_view", 1, {"session.id": "s1", "url.full": "é" * 20})])
-    c = classify("logs", req.SerializeToString(), Limits(max_length=7), "svc")
+    c = classify("logs", req.SerializeToString(), Limits(max_length=7))
     assert c.events[0].url == "é" * 7
 
 
@@ -220,7 +265,7 @@ def test_arbitrary_bytes_never_crash_and_what_passes_validation_classifies(body,
     except ValueError:  # the only way a body is refused
         return
     assert len(v.errors) == v.rejected and v.without_session <= v.records
-    classify(signal, body, Limits(), "svc")  # after the answer: it must not fail on a body validation passed
+    classify(signal, body)  # after the answer: it must not fail on a body validation passed
 
 
 def test_a_class_that_changed_its_fields_stops_the_classifier_at_start():
@@ -232,4 +277,4 @@ def test_a_class_that_changed_its_fields_stops_the_classifier_at_start():
     changed = types.SimpleNamespace(**{name: getattr(events, name) for name in dir(events)})
     changed.Click = Click
     with pytest.raises(TypeError, match=r'Click has the fields \["x", "moved"\]'):
-        Classifier(changed, "svc", 128, 4096, MAX_DEPTH)
+        Classifier(changed, NORMALIZER, "svc", 128, 4096, MAX_DEPTH)

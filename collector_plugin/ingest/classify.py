@@ -8,7 +8,8 @@ spans, Faro, this project's instrumentation).
 Two passes, so the sender's answer waits for neither classification nor the GIL: ``validate`` (before the answer,
 GIL released) finds what the sender must hear in ``partial_success``: invalid records (ids, attribute count), which
 are described and left out, and records without a session id; ``classify`` (on the pipeline thread) turns the valid
-records into events.
+records into events. The events come out normalized: the classifier calls ``collector_plugin.normalize``'s rules
+(handed in by the pipeline) on each field it fills, so each event is built once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Literal
 from .. import events
 from .._native import FRICTION_SCOPE, Classifier, Validator
 from ..events import Event
+from ..normalize import Normalizer
 
 __all__ = ["FRICTION_SCOPE", "Classified", "Limits", "Validated", "classify", "validate"]
 
@@ -60,8 +62,8 @@ def _validator(limits: Limits) -> Validator:
 
 
 @lru_cache(maxsize=8)
-def _classifier(limits: Limits, default_service: str) -> Classifier:
-    return Classifier(events, default_service, limits.max_attributes, limits.max_length, MAX_DEPTH)
+def _classifier(limits: Limits, normalizer: Normalizer, default_service: str) -> Classifier:
+    return Classifier(events, normalizer, default_service, limits.max_attributes, limits.max_length, MAX_DEPTH)
 
 
 def validate(signal: Signal, body: bytes, limits: Limits) -> Validated:
@@ -70,9 +72,10 @@ def validate(signal: Signal, body: bytes, limits: Limits) -> Validated:
     return Validated(*_validator(limits).validate(signal, body))
 
 
-def classify(signal: Signal, body: bytes, limits: Limits, default_service: str, now_ns: int | None = None) -> Classified:
-    """The valid records of a validated request as events (log records with no timestamp take ``now_ns``)."""
-    c = _classifier(limits, default_service)
+def classify(signal: Signal, body: bytes, limits: Limits, normalizer: Normalizer, default_service: str,
+             now_ns: int | None = None) -> Classified:
+    """The valid records of a validated request as normalized events (log records with no timestamp take ``now_ns``)."""
+    c = _classifier(limits, normalizer, default_service)
     evs, dropped, skipped = c.logs(body, now_ns or time.time_ns()) if signal == "logs" else c.traces(body)
     return Classified(evs, Counter(dropped), Counter(skipped))
 

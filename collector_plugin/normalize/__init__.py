@@ -1,4 +1,9 @@
-"""Normalize: mask PII, template routes and classify the device before any later stage sees an event."""
+"""Normalize: mask PII, template routes and classify the device before any later stage sees an event.
+
+The rules live here, one function per kind of value; the classifier applies them while it builds each event
+(``ingest/classify.py``), so an event is made once, already normalized, and each rule runs once per distinct value
+(the caches below) instead of once per record.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from ..config import Settings
-from ..events import Click, Client, Event, FormField, JsError, Named, Network, PageView
+from ..events import JsError
 from .fingerprint import fingerprint
 from .pii import Masker
 from .routes import RouteTemplater
@@ -14,53 +19,35 @@ from .segments import Segmenter
 
 
 class Normalizer:
+    """What the classifier calls, by the field it fills:
+
+    - ``page(url.full)`` → (masked URL, route template): the event's ``url`` and ``route``;
+    - ``url(raw)`` → masked URL: a page view's referrer, a fetch's URL;
+    - ``text(raw)`` → masked free text: selectors, element texts, form and field names, action names;
+    - ``user_id(raw)`` → keyed hash; ``device(client)`` → device class;
+    - ``js_error(error)`` → the error with type, message and stack masked and its group set.
+    """
+
     def __init__(self, settings: Settings):
         self.masker = Masker(settings.pii)
         self.routes = RouteTemplater(settings.normalize.routes)
         self.segments = Segmenter(settings.normalize)
-        self._url = lru_cache(maxsize=65536)(self._url_and_route)  # one cache lookup per record, not two
+        self.text = self.masker.text
+        self.url = self.masker.url
+        self.user_id = self.masker.user_id
+        self.device = self.segments.device
+        self.page = lru_cache(maxsize=65536)(self._page)  # one cache lookup per record, not two
 
-    def _url_and_route(self, raw: str) -> tuple[str, str | None]:
+    def _page(self, raw: str) -> tuple[str, str | None]:
         url = self.masker.url(raw)
         return url, self.routes.route(url) if url else None
 
-    def normalize(self, event: Event) -> Event:
-        m = self.masker
-        url, route = self._url(event.url) if event.url else (None, None)
-        client = event.client
-        if client.user_id:
-            client = Client(user_agent=client.user_agent, mobile=client.mobile, viewport_width=client.viewport_width,
-                            viewport_height=client.viewport_height, user_id=m.user_id(client.user_id),
-                            previous_session=client.previous_session)
-        # Constructors, not dataclasses.replace: this runs once per record and replace is ~6x slower.
-        return Event(event.kind, event.source, event.time_ns, event.session_id, event.service_name, self._detail(event.detail),
-                     url, route, event.service_version, client, self.segments.device(client),
-                     event.trace_id, event.span_id)
-
-    def _detail(self, d):
-        t = type(d)  # the detail classes are final: one comparison each instead of an isinstance chain
-        text = self._text
-        if t is Click:
-            selector, label = text(d.selector), text(d.text)
-            return d if selector == d.selector and label == d.text else replace(d, selector=selector, text=label)
-        if t is PageView:  # one per page view: the constructor, for the same reason as in normalize
-            return PageView(nav_type=d.nav_type, referrer=self.masker.url(d.referrer) if d.referrer else None, title=text(d.title))
-        if t is FormField:
-            form, field = text(d.form), text(d.field)
-            return d if form == d.form and field == d.field else replace(d, form=form, field=field)
-        if t is JsError:
-            masked = replace(d, type=text(d.type), message=text(d.message), stacktrace=text(d.stacktrace))
-            return replace(masked, group=fingerprint(masked))
-        if t is Network:
-            return Network(method=d.method, url=self.masker.url(d.url) if d.url else None, status_code=d.status_code,
-                           duration_ms=d.duration_ms, parent_span_id=d.parent_span_id)
-        if t is Named:
-            name = text(d.name)
-            return d if name == d.name else replace(d, name=name)
-        return d  # Scroll: numbers only
-
-    def _text(self, value: str | None) -> str | None:
-        return self.masker.text(value) if value else value
+    def js_error(self, error: JsError) -> JsError:
+        text = self.text
+        masked = replace(error, type=text(error.type) if error.type else error.type,
+                         message=text(error.message) if error.message else error.message,
+                         stacktrace=text(error.stacktrace) if error.stacktrace else error.stacktrace)
+        return replace(masked, group=fingerprint(masked))
 
 
-__all__ = ["Normalizer", "Client"]
+__all__ = ["Normalizer"]

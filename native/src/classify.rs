@@ -10,6 +10,9 @@
 //! Validation (`Validator`) runs first, before the sender is answered and without the GIL: what the sender must
 //! hear in `partial_success` (ids, attribute counts: an invalid record is described and left out, the rest are
 //! kept), and every value classification will parse, so a body it passes is one classification reads without error.
+//!
+//! Events come out normalized: the classifier applies `collector_plugin.normalize`'s rules (`Rules`) to each field
+//! as it fills it, so an event is built once and a rule costs a cache lookup per distinct value.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -222,12 +225,64 @@ impl Vocab {
     }
 }
 
+/// `collector_plugin.normalize.Normalizer`'s rules, by the field they fill (cached there, per distinct value).
+struct Rules {
+    page: Py<PyAny>,
+    url: Py<PyAny>,
+    text: Py<PyAny>,
+    user_id: Py<PyAny>,
+    device: Py<PyAny>,
+    js_error: Py<PyAny>,
+}
+
+impl Rules {
+    fn load(n: &Bound<'_, PyAny>) -> PyResult<Rules> {
+        let rule = |name: &str| -> PyResult<Py<PyAny>> { Ok(n.getattr(name)?.unbind()) };
+        Ok(Rules {
+            page: rule("page")?, url: rule("url")?, text: rule("text")?, user_id: rule("user_id")?,
+            device: rule("device")?, js_error: rule("js_error")?,
+        })
+    }
+
+    /// `rule(value)` for a non-empty string; None and "" as they are.
+    fn apply<'py>(rule: &Py<PyAny>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if value.is_none() || value.cast::<PyString>().is_ok_and(|s| s.is_empty().unwrap_or(false)) {
+            return Ok(value);
+        }
+        rule.bind(value.py()).call1((value,))
+    }
+
+    fn text<'py>(&self, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        Rules::apply(&self.text, value)
+    }
+
+    fn url<'py>(&self, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        Rules::apply(&self.url, value)
+    }
+
+    /// The event's (url, route): the masked URL and its route template, both None without a URL.
+    fn page<'py>(&self, py: Python<'py>, url: &Option<Text<'_, 'py>>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        match url {
+            Some(t) => {
+                let pair = self.page.bind(py).call1((t.py(py),))?.cast_into::<PyTuple>()?;
+                Ok((pair.get_item(0)?, pair.get_item(1)?))
+            }
+            None => Ok((py.None().into_bound(py), py.None().into_bound(py))),
+        }
+    }
+
+    fn device<'py>(&self, client: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.device.bind(client.py()).call1((client,))
+    }
+}
+
 /// What a resource says about every record under it.
 struct Resource<'a, 'py> {
     service_name: Bound<'py, PyAny>,
     service_version: Bound<'py, PyAny>,
     session_id: Option<Text<'a, 'py>>,
     client: Bound<'py, PyAny>,
+    device: Bound<'py, PyAny>, // the client's
     user_agent: Bound<'py, PyAny>,
     mobile: Bound<'py, PyAny>,
     viewport_width: Bound<'py, PyAny>,
@@ -359,6 +414,7 @@ impl Core {
 #[pyclass(frozen, module = "collector_plugin._native")]
 pub struct Classifier {
     vocab: Vocab,
+    rules: Rules,
     core: Core,
     default_service: Py<PyString>,
 }
@@ -366,10 +422,11 @@ pub struct Classifier {
 #[pymethods]
 impl Classifier {
     #[new]
-    fn new(events: &Bound<'_, PyAny>, default_service: Bound<'_, PyString>, max_attributes: usize, max_length: usize,
-           max_depth: usize) -> PyResult<Self> {
+    fn new(events: &Bound<'_, PyAny>, normalizer: &Bound<'_, PyAny>, default_service: Bound<'_, PyString>,
+           max_attributes: usize, max_length: usize, max_depth: usize) -> PyResult<Self> {
         Ok(Classifier {
             vocab: Vocab::load(events)?,
+            rules: Rules::load(normalizer)?,
             core: Core::new(max_attributes, max_length, max_depth),
             default_service: default_service.unbind(),
         })
@@ -481,6 +538,7 @@ impl Classifier {
         let client = v.client.make(py, &[
             user_agent.clone(), mobile.clone(), viewport_width.clone(), viewport_height.clone(), none.clone(), py_bool(py, false),
         ])?;
+        let device = self.rules.device(&client)?;
         Ok(Resource {
             service_name: match self.text(py, a, &[Key::ServiceName])? {
                 Some(t) => t.py(py),
@@ -488,12 +546,12 @@ impl Classifier {
             },
             service_version: opt_text(py, &self.text(py, a, &[Key::ServiceVersion])?),
             session_id: self.text(py, a, &[Key::SessionId])?,
-            client, user_agent, mobile, viewport_width, viewport_height,
+            client, device, user_agent, mobile, viewport_width, viewport_height,
         })
     }
 
-    /// The record's client: the resource's own object when the record adds nothing to it.
-    fn client<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs) -> PyResult<Bound<'py, PyAny>> {
+    /// The record's client (user id hashed) and its device: the resource's own when the record adds nothing.
+    fn client<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let ua = match self.text(py, a, &[Key::UserAgentOriginal, Key::HttpUserAgent])? {
             Some(t) => t.py(py),
             None => r.user_agent.clone(),
@@ -516,9 +574,12 @@ impl Classifier {
         };
         if user_id.is_none() && !previous && same(&ua, &r.user_agent)? && same(&width, &r.viewport_width)?
             && same(&height, &r.viewport_height)? {
-            return Ok(r.client.clone());
+            return Ok((r.client.clone(), r.device.clone()));
         }
-        self.vocab.client.make(py, &[ua, r.mobile.clone(), width, height, opt_text(py, &user_id), py_bool(py, previous)])
+        let user_id = Rules::apply(&self.rules.user_id, opt_text(py, &user_id))?;
+        let client = self.vocab.client.make(py, &[ua, r.mobile.clone(), width, height, user_id, py_bool(py, previous)])?;
+        let device = self.rules.device(&client)?;
+        Ok((client, device))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -559,12 +620,12 @@ impl Classifier {
         };
         let (kind_name, detail) = self.log_detail(py, kind, name, a)?;
         let time = if rec.time != 0 { rec.time } else if rec.observed != 0 { rec.observed } else { now_ns };
-        let url = self.text(py, a, &[Key::UrlFull, Key::HttpUrl, Key::PageUrl])?;
+        let (url, route) = self.rules.page(py, &self.text(py, a, &[Key::UrlFull, Key::HttpUrl, Key::PageUrl])?)?;
+        let (client, device) = self.client(py, r, a)?;
         let event = v.event.make(py, &[
             v.kind(py, kind_name), v.source(py, source), time.into_pyobject(py)?.into_any(), session_id,
-            r.service_name.clone(), detail, opt_text(py, &url), py.None().into_bound(py), r.service_version.clone(),
-            self.client(py, r, a)?, py.None().into_bound(py), PyBytes::new(py, rec.trace_id).into_any(),
-            PyBytes::new(py, rec.span_id).into_any(),
+            r.service_name.clone(), detail, url, route, r.service_version.clone(), client, device,
+            PyBytes::new(py, rec.trace_id).into_any(), PyBytes::new(py, rec.span_id).into_any(),
         ])?;
         out.events.append(event)
     }
@@ -574,10 +635,13 @@ impl Classifier {
         let v = &self.vocab;
         let none = || py.None().into_bound(py);
         let text = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { Ok(opt_text(py, &self.text(py, a, keys)?)) };
+        let masked = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { self.rules.text(text(keys)?) };
         let int = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { Ok(opt(py, self.int(py, a, keys)?)) };
         let float = |key: Key| -> PyResult<Bound<'py, PyAny>> { Ok(opt_float(py, self.float(py, a, key)?)) };
         Ok(match kind {
-            LogKind::PageView => ("PAGE_VIEW", v.page_view.make(py, &[text(&[Key::PageViewType])?, text(&[Key::Referrer])?, none()])?),
+            LogKind::PageView => ("PAGE_VIEW", v.page_view.make(py, &[
+                text(&[Key::PageViewType])?, self.rules.url(text(&[Key::Referrer])?)?, none(),
+            ])?),
             LogKind::Navigation => {
                 let nav = if self.flag(a, Key::HashChange)? == Some(true) {
                     PyString::new(py, "hash").into_any()
@@ -591,8 +655,8 @@ impl Classifier {
                 ("PAGE_VIEW", v.page_view.make(py, &[PyString::new(py, nav).into_any(), none(), none()])?)
             }
             LogKind::Click => ("CLICK", v.click.make(py, &[
-                int(&[Key::PageX])?, int(&[Key::PageY])?, text(&[Key::TagName])?, text(&[Key::CssSelector])?,
-                text(&[Key::ElementText])?, opt_bool(py, self.flag(a, Key::ElementInteractive)?), text(&[Key::ClickReaction])?,
+                int(&[Key::PageX])?, int(&[Key::PageY])?, text(&[Key::TagName])?, masked(&[Key::CssSelector])?,
+                masked(&[Key::ElementText])?, opt_bool(py, self.flag(a, Key::ElementInteractive)?), text(&[Key::ClickReaction])?,
                 int(&[Key::ClickReactionMs])?, text(&[Key::ClickPointer])?, int(&[Key::ClickDetail])?,
                 py_bool(py, self.flag(a, Key::ElementFixed)? == Some(true)),
                 py_bool(py, self.flag(a, Key::ElementIgnore)? == Some(true)), none(),
@@ -602,11 +666,11 @@ impl Classifier {
                 int(&[Key::DocumentHeight])?,
             ])?),
             LogKind::Form(kind_name) => (kind_name, v.form_field.make(py, &[
-                match self.text(py, a, &[Key::FormId])? {
+                self.rules.text(match self.text(py, a, &[Key::FormId])? {
                     Some(t) => t.py(py),
                     None => PyString::new(py, "-").into_any(),
-                },
-                text(&[Key::FieldName])?, text(&[Key::FieldType])?, int(&[Key::FieldDuration])?,
+                })?,
+                masked(&[Key::FieldName])?, text(&[Key::FieldType])?, int(&[Key::FieldDuration])?,
                 opt_bool(py, self.flag(a, Key::FieldChanged)?), text(&[Key::FieldValidation])?,
             ])?),
             LogKind::Error => ("JS_ERROR", self.error(py, a)?),
@@ -640,7 +704,7 @@ impl Classifier {
             Some(t) => t.py(py),
             None => PyString::new(py, default).into_any(),
         };
-        self.vocab.named.make(py, &[name, value])
+        self.vocab.named.make(py, &[self.rules.text(name)?, value])
     }
 
     fn error<'py>(&self, py: Python<'py>, a: &Attrs) -> PyResult<Bound<'py, PyAny>> {
@@ -657,10 +721,11 @@ impl Classifier {
                 None => PyString::new(py, default).into_any(),
             })
         };
-        self.vocab.js_error.make(py, &[
+        let error = self.vocab.js_error.make(py, &[
             or(&[Key::ExceptionType], "Error")?, or(&[Key::ExceptionMessage], "")?, stack,
             py_bool(py, self.flag(a, Key::ExceptionUnhandled)? == Some(true)), py.None().into_bound(py),
-        ])
+        ])?;
+        self.rules.js_error.bind(py).call1((error,)) // masked and grouped: the fingerprint reads the masked fields
     }
 
     fn session<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs) -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -679,13 +744,16 @@ impl Classifier {
         };
         let v = &self.vocab;
         let none = || py.None().into_bound(py);
-        let url = opt_text(py, &self.text(py, a, &[Key::UrlFull, Key::HttpUrl])?);
-        let client = self.client(py, r, a)?;
+        let raw_url = self.text(py, a, &[Key::UrlFull, Key::HttpUrl])?;
+        let (url, route) = self.rules.page(py, &raw_url)?;
+        let (client, device) = self.client(py, r, a)?;
         let (trace_id, span_id) = (PyBytes::new(py, span.trace_id).into_any(), PyBytes::new(py, span.span_id).into_any());
-        let event = |kind: &str, time: u64, detail: Bound<'py, PyAny>, url: Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
+        // A fetch/XHR's URL is its detail's, not the page's: its event has no url or route.
+        let event = |kind: &str, time: u64, detail: Bound<'py, PyAny>, page: bool| -> PyResult<Bound<'py, PyAny>> {
+            let (url, route) = if page { (url.clone(), route.clone()) } else { (none(), none()) };
             v.event.make(py, &[
                 v.kind(py, kind), v.source(py, "OTEL_SPANS"), time.into_pyobject(py)?.into_any(), session_id.clone(),
-                r.service_name.clone(), detail, url, none(), r.service_version.clone(), client.clone(), none(),
+                r.service_name.clone(), detail, url, route, r.service_version.clone(), client.clone(), device.clone(),
                 trace_id.clone(), span_id.clone(),
             ])
         };
@@ -701,17 +769,17 @@ impl Classifier {
                 let network = children.get(span.span_id).copied().unwrap_or(0).into_pyobject(py)?.into_any();
                 let detail = v.click.make(py, &[
                     none(), none(), opt_text(py, &self.text(py, a, &[Key::TargetElement])?),
-                    opt_text(py, &self.text(py, a, &[Key::TargetXpath])?), none(), py_bool(py, true), reaction, none(),
+                    self.rules.text(opt_text(py, &self.text(py, a, &[Key::TargetXpath])?))?, none(), py_bool(py, true), reaction, none(),
                     none(), none(), py_bool(py, false), py_bool(py, false), network,
                 ])?;
-                out.events.append(event("CLICK", span.start, detail, url.clone())?)?;
+                out.events.append(event("CLICK", span.start, detail, true)?)?;
             } else {
-                let detail = v.named.make(py, &[PyString::new(py, action).into_any(), none()])?;
-                out.events.append(event("USER_ACTION", span.start, detail, url.clone())?)?;
+                let detail = v.named.make(py, &[self.rules.text(PyString::new(py, action).into_any())?, none()])?;
+                out.events.append(event("USER_ACTION", span.start, detail, true)?)?;
             }
         } else if span.name == "documentLoad" {
             let detail = v.page_view.make(py, &[PyString::new(py, "load").into_any(), none(), none()])?;
-            out.events.append(event("PAGE_VIEW", span.start, detail, url.clone())?)?;
+            out.events.append(event("PAGE_VIEW", span.start, detail, true)?)?;
         } else if a.has(Key::HttpRequestMethod) || a.has(Key::HttpMethod) {
             let duration = if span.end != 0 {
                 opt_float(py, Some((i128::from(span.end) - i128::from(span.start)) as f64 / 1e6))
@@ -719,11 +787,11 @@ impl Classifier {
                 none()
             };
             let detail = v.network.make(py, &[
-                opt_text(py, &self.text(py, a, &[Key::HttpRequestMethod, Key::HttpMethod])?), url.clone(),
+                opt_text(py, &self.text(py, a, &[Key::HttpRequestMethod, Key::HttpMethod])?), self.rules.url(opt_text(py, &raw_url))?,
                 opt(py, self.int(py, a, &[Key::HttpResponseStatus, Key::HttpStatus])?), duration,
                 PyBytes::new(py, span.parent_span_id).into_any(),
             ])?;
-            out.events.append(event("NETWORK", span.start, detail, none())?)?;
+            out.events.append(event("NETWORK", span.start, detail, false)?)?;
         } else {
             *out.skipped.entry("other_span").or_default() += 1;
         }
@@ -732,7 +800,7 @@ impl Classifier {
             if ev.name == "exception" {
                 let ea = self.core.attrs(&ev.attributes);
                 let time = if ev.time != 0 { ev.time } else { span.start };
-                out.events.append(event("JS_ERROR", time, self.error(py, &ea)?, url.clone())?)?;
+                out.events.append(event("JS_ERROR", time, self.error(py, &ea)?, true)?)?;
             }
         }
         Ok(())
