@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+from . import scratch_report_store
+
 
 def rss_bytes() -> int:
     with open("/proc/self/status") as fh:
@@ -34,6 +36,7 @@ def main() -> None:
     os.environ.setdefault("OTEL_FRICTION_SESSIONS__MAX_SESSIONS", str(max(targets) + 10_000))
     os.environ.setdefault("OTEL_FRICTION_SESSIONS__INACTIVITY_TIMEOUT_SECONDS", "86400")
     os.environ.setdefault("OTEL_FRICTION_SESSIONS__MAX_AGE_SECONDS", "86400")
+    scratch_report_store()
 
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 

@@ -16,7 +16,7 @@ import pstats
 import sys
 import time
 
-from . import payloads
+from . import payloads, scratch_report_store
 
 STAGES = [  # (label, file suffix, function name): cumulative time of each pipeline stage
     ("validate (native)", "ingest/classify.py", "validate"),
@@ -53,6 +53,7 @@ class CountingExporter:
 def run_once(bodies: list[bytes], passes: int):
     os.environ.setdefault("OTEL_FRICTION_SESSIONS__INACTIVITY_TIMEOUT_SECONDS", "5")
     os.environ.setdefault("OTEL_FRICTION_EXPORT__FLUSH_INTERVAL_SECONDS", "1")
+    scratch_report_store()
     from collector_plugin.config import load_settings
     from collector_plugin.pipeline import Pipeline
 

@@ -177,6 +177,7 @@ def otel_friction(workdir: Path, payload_file: Path, mode: str, duration: float,
     http_port, grpc_port, metrics_port = free_ports(3)
     env = dict(os.environ, OTEL_FRICTION_SESSIONS__INACTIVITY_TIMEOUT_SECONDS=str(INACTIVITY_S),
                OTEL_FRICTION_EXPORT__FLUSH_INTERVAL_SECONDS=str(FLUSH_S), OTEL_FRICTION_LOG__LEVEL="warning")
+    env.setdefault("OTEL_FRICTION_REPORT__STORE_PATH", str(workdir / f"report-{mode}{'-paced' if rate else ''}.sqlite"))
     cmd = [PY, "-m", "collector_plugin", "serve", "--otlp-http", f"127.0.0.1:{http_port}",
            "--otlp-grpc", f"127.0.0.1:{grpc_port}" if mode == "grpc" else "none",
            "--metrics", f"127.0.0.1:{metrics_port}", "--export-otlp", sink.url]
