@@ -20,7 +20,7 @@ from ..detect import DroppedOff, Found, Signal
 from ..detect.clicks import element_of
 from ..events import Click, JsError, Kind
 from ..sessionize import Happened, PageStarted, Session, SessionEnded
-from .store import Batch, ReportStore, open_store
+from .store import Batch, ReportStore, Segments, open_store
 
 HOUR_NS = 3_600_000_000_000
 PRUNE_EVERY_SECONDS = 3600.0  # rows are hourly: pruning more often would find nothing new
@@ -55,7 +55,7 @@ class ReportAggregator:
         self.funnels = funnel_pages(detect)
         self._step_route = {(f, s): rx for f, s, rx, _ in self.funnels}
         self._open: dict[str, tuple] = {}  # open session → what it was already counted for (see _first)
-        self._segs: dict[Session, list[tuple[str, str]]] = {}  # segments of the sessions of one observe call
+        self._segs: dict[Session, Segments] = {}  # segments of the sessions of one observe call
         self._last_flush = float("-inf")
         self._last_prune = float("-inf")
         self._last_analysis: float | None = None
@@ -75,16 +75,16 @@ class ReportAggregator:
 
     # ------------------------------------------------------------------------------------- per tick
 
-    def segments(self, s: Session) -> list[tuple[str, str]]:
+    def segments(self, s: Session) -> Segments:
         segs = [("all", "all"), ("device", s.device), ("visitor", s.visitor), ("source", s.source)]
         for name in self.cfg.custom_segments:
             value = getattr(s, name, None)
             segs.append((name, str(value) if value not in (None, "") else "unknown"))
-        return segs
+        return tuple(segs)
 
-    def _segments(self, s: Session) -> list[tuple[str, str]]:
-        """``segments(s)`` once per session and observe call (every click fans out to each segment): sessions don't
-        change while a tick's outputs are observed."""
+    def _segments(self, s: Session) -> Segments:
+        """``segments(s)`` once per session and observe call: sessions don't change while a tick's outputs are
+        observed."""
         segs = self._segs.get(s)
         if segs is None:
             segs = self._segs[s] = self.segments(s)
@@ -190,27 +190,21 @@ class ReportAggregator:
     def _visit(self, s: Session, route: str) -> None:
         if not self._first(s, route):
             return
-        h, svc, counts = self._hour(s), s.service_name, self.batch.counts
-        for dim, val in self._segments(s):
-            counts[(svc, h, route, dim, val, "sessions")] += 1
+        self.batch.counts[(s.service_name, self._hour(s), route, self._segments(s), "sessions")] += 1
 
     def _affected(self, s: Session, route: str, kind: str, element: str | None) -> None:
         if s.device == "bot":
             return
         self._visit(s, route)
-        first = self._first(s, (route, kind))
-        h, svc, counts, elements = self._hour(s), s.service_name, self.batch.counts, self.batch.elements
-        for dim, val in self._segments(s):
-            if first:
-                counts[(svc, h, route, dim, val, "aff:" + kind)] += 1
-            counts[(svc, h, route, dim, val, "ep:" + kind)] += 1
-            if element:
-                elements[(svc, h, route, dim, val, kind, element)] += 1
+        h, svc, segs, counts = self._hour(s), s.service_name, self._segments(s), self.batch.counts
+        if self._first(s, (route, kind)):
+            counts[(svc, h, route, segs, "aff:" + kind)] += 1
+        counts[(svc, h, route, segs, "ep:" + kind)] += 1
+        if element:
+            self.batch.elements[(svc, h, route, segs, kind, element)] += 1
 
     def _element(self, s: Session, route: str, kind: str, element: str) -> None:
-        h, svc, elements = self._hour(s), s.service_name, self.batch.elements
-        for dim, val in self._segments(s):
-            elements[(svc, h, route, dim, val, kind, element)] += 1
+        self.batch.elements[(s.service_name, self._hour(s), route, self._segments(s), kind, element)] += 1
 
     def _cell_of(self, s: Session, e) -> tuple[int, int] | None:
         c = e.detail
@@ -236,9 +230,7 @@ class ReportAggregator:
         cell = self._cell_of(s, e)
         if cell is None:
             return
-        h, (bx, by) = self._hour(s), cell
-        for dim, val in self._segments(s):
-            self.batch.cell((svc, h, route, dim, val, bx, by), clicks=1)
+        self.batch.cell((svc, self._hour(s), route, self._segments(s), *cell), clicks=1)
 
     def _found(self, o: Found) -> None:
         s, ep = o.session, o.episode
@@ -267,13 +259,11 @@ class ReportAggregator:
             clicks = [e for e in o.page.events if e.kind is _CLICK and isinstance(e.detail, Click) and not e.detail.fixed
                       and ep.start_ns <= e.time_ns <= ep.end_ns]
             same = [e for e in clicks if element_of(e.detail) == ep.element] or clicks
-            h, svc = self._hour(s), s.service_name
+            h, svc, segs = self._hour(s), s.service_name, self._segments(s)
             for e in same:
                 cell = self._cell_of(s, e)
-                if cell is None:
-                    continue
-                for dim, val in self._segments(s):
-                    self.batch.cell((svc, h, route, dim, val, *cell), rage=int(rage), dead=int(not rage))
+                if cell is not None:
+                    self.batch.cell((svc, h, route, segs, *cell), rage=int(rage), dead=int(not rage))
 
     # --------------------------------------------------------------------------------- reports
 

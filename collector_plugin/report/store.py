@@ -22,19 +22,27 @@ CellKey = tuple[str, int, str, str, str, int, int]
 ElementKey = tuple[str, int, str, str, str, str, str]
 
 
+# A session's segments, ((dim, value), ...): every increment counts once for each of them.
+Segments = tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Batch:
-    """One flush's increments, summed in dicts (cheap per tick), written in one transaction."""
+    """One flush's increments, summed in dicts (cheap per tick), written in one transaction.
 
-    counts: dict[CountKey, int] = field(default_factory=lambda: defaultdict(int))
-    cells: dict[CellKey, list[int]] = field(default_factory=dict)
-    elements: dict[ElementKey, int] = field(default_factory=lambda: defaultdict(int))
+    Increments are keyed by the session's whole segment tuple in place of (dim, value) and fan out to one row per
+    segment only when written (``count_rows`` …): a click is one dict update, not one per segment, and clicks of
+    sessions with the same segments on the same cell are summed before they fan out."""
+
+    counts: dict[tuple[str, int, str, Segments, str], int] = field(default_factory=lambda: defaultdict(int))
+    cells: dict[tuple[str, int, str, Segments, int, int], list[int]] = field(default_factory=dict)
+    elements: dict[tuple[str, int, str, Segments, str, str], int] = field(default_factory=lambda: defaultdict(int))
     meta: dict[tuple[str, str, str], tuple[str, int]] = field(default_factory=dict)  # (service, page, element) → (tag, interactive)
 
     def __bool__(self) -> bool:
         return bool(self.counts or self.cells or self.elements or self.meta)
 
-    def cell(self, key: CellKey, clicks: int = 0, rage: int = 0, dead: int = 0) -> None:
+    def cell(self, key: tuple[str, int, str, Segments, int, int], clicks: int = 0, rage: int = 0, dead: int = 0) -> None:
         c = self.cells.get(key)
         if c is None:
             self.cells[key] = [clicks, rage, dead]
@@ -42,6 +50,34 @@ class Batch:
             c[0] += clicks
             c[1] += rage
             c[2] += dead
+
+    def count_rows(self) -> dict[CountKey, int]:
+        out: dict[CountKey, int] = defaultdict(int)
+        for (svc, h, page, segs, metric), n in self.counts.items():
+            for dim, val in segs:
+                out[(svc, h, page, dim, val, metric)] += n
+        return out
+
+    def cell_rows(self) -> dict[CellKey, list[int]]:
+        out: dict[CellKey, list[int]] = {}
+        for (svc, h, page, segs, bx, by), v in self.cells.items():
+            for dim, val in segs:
+                key = (svc, h, page, dim, val, bx, by)
+                c = out.get(key)
+                if c is None:
+                    out[key] = v.copy()
+                else:
+                    c[0] += v[0]
+                    c[1] += v[1]
+                    c[2] += v[2]
+        return out
+
+    def element_rows(self) -> dict[ElementKey, int]:
+        out: dict[ElementKey, int] = defaultdict(int)
+        for (svc, h, page, segs, kind, element), n in self.elements.items():
+            for dim, val in segs:
+                out[(svc, h, page, dim, val, kind, element)] += n
+        return out
 
 
 class ReportStore(Protocol):
@@ -74,13 +110,13 @@ class MemoryStore:
         self._meta: dict[tuple[str, str, str], tuple[str, int]] = {}
 
     def add(self, batch: Batch) -> None:
-        for k, n in batch.counts.items():
+        for k, n in batch.count_rows().items():
             self._counts[k] += n
-        for k, v in batch.cells.items():
+        for k, v in batch.cell_rows().items():
             c = self._cells.setdefault(k, [0, 0, 0])
             for i in range(3):
                 c[i] += v[i]
-        for k, n in batch.elements.items():
+        for k, n in batch.element_rows().items():
             self._elements[k] += n
         self._meta.update(batch.meta)
 
@@ -167,12 +203,12 @@ class SqliteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("INSERT INTO counts VALUES (?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
-                               [(*k, n) for k, n in batch.counts.items()])
+                               [(*k, n) for k, n in batch.count_rows().items()])
                 db.executemany("INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET clicks = clicks + excluded.clicks, "
                                "rage = rage + excluded.rage, dead = dead + excluded.dead",
-                               [(*k, *v) for k, v in batch.cells.items()])
+                               [(*k, *v) for k, v in batch.cell_rows().items()])
                 db.executemany("INSERT INTO elements VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET n = n + excluded.n",
-                               [(*k, n) for k, n in batch.elements.items()])
+                               [(*k, n) for k, n in batch.element_rows().items()])
                 db.executemany("INSERT INTO meta VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET tag = excluded.tag, interactive = excluded.interactive",
                                [(*k, *v) for k, v in batch.meta.items()])
                 db.execute("COMMIT")

@@ -97,12 +97,15 @@ def test_a_restart_mid_session_counts_nothing_twice_in_the_report_aggregates(tmp
 
 # ------------------------------------------------------------------------------------------------- retention
 
+ALL = (("all", "all"),)  # a session's segments: only the "all" one, so one row per increment
+
+
 def _rows(hours) -> Batch:
     b = Batch()
     for h in hours:
-        b.counts[("svc", h, "/p", "all", "all", "sessions")] += 1
-        b.cell(("svc", h, "/p", "all", "all", 1, 2), clicks=1)
-        b.elements[("svc", h, "/p", "all", "all", "dead_click", "img")] += 1
+        b.counts[("svc", h, "/p", ALL, "sessions")] += 1
+        b.cell(("svc", h, "/p", ALL, 1, 2), clicks=1)
+        b.elements[("svc", h, "/p", ALL, "dead_click", "img")] += 1
     b.meta[("svc", "/p", "img")] = ("IMG", 0)
     return b
 

@@ -37,20 +37,26 @@ def test_histogram_and_marker_peaks():
     assert len(peaks(dead)) == 1  # jittered neighbours are one spot
 
 
-def test_memory_and_sqlite_stores_agree(tmp_path):
+def test_memory_and_sqlite_stores_agree_and_increments_count_for_each_segment(tmp_path):
+    mobile, desktop = (("all", "all"), ("device", "mobile")), (("all", "all"), ("device", "desktop"))
     b = Batch()
-    b.counts[("svc", 5, "/p", "device", "mobile", "sessions")] += 3
-    b.counts[("svc", 6, "/p", "device", "mobile", "sessions")] += 2
-    b.cell(("svc", 5, "/p", "device", "mobile", 1, 2), clicks=4, dead=1)
-    b.elements[("svc", 5, "/p", "device", "mobile", "dead_click", "img")] += 1
+    b.counts[("svc", 5, "/p", mobile, "sessions")] += 3
+    b.counts[("svc", 6, "/p", mobile, "sessions")] += 2
+    b.counts[("svc", 6, "/p", desktop, "sessions")] += 1
+    b.cell(("svc", 5, "/p", mobile, 1, 2), clicks=4, dead=1)
+    b.cell(("svc", 5, "/p", desktop, 1, 2), clicks=1)
+    b.elements[("svc", 5, "/p", mobile, "dead_click", "img")] += 1
     b.meta[("svc", "/p", "img")] = ("IMG", 0)
     stores = [MemoryStore(), SqliteStore(tmp_path / "s.sqlite")]
     for s in stores:
         s.add(b)
         s.add(b)
     for s in stores:
-        assert s.counts([5, 6]) == {("svc", "/p", "device", "mobile", "sessions"): 10}
+        assert s.counts([5, 6]) == {("svc", "/p", "device", "mobile", "sessions"): 10, ("svc", "/p", "all", "all", "sessions"): 12,
+                                    ("svc", "/p", "device", "desktop", "sessions"): 2}
         assert [tuple(r) for r in s.cells("svc", "/p", "device", "mobile", [5])] == [(1, 2, 8, 0, 2)]
+        assert [tuple(r) for r in s.cells("svc", "/p", "all", "all", [5])] == [(1, 2, 10, 0, 2)]
         assert s.elements("svc", "/p", "device", "mobile", [5]) == {("dead_click", "img"): 2}
+        assert s.elements("svc", "/p", "all", "all", [5]) == {("dead_click", "img"): 2}
         assert s.meta() == {("svc", "/p", "img"): ("IMG", 0)}
         assert s.hour_range() == (5, 6)
