@@ -149,7 +149,8 @@ impl Class {
         debug_assert_eq!(values.len(), self.names.len());
         // SAFETY: tp is a heap type whose instances are allocated by PyType_GenericAlloc (a slotted dataclass);
         // every slot is set below before the object is handed out, and on error the object is dropped, which
-        // the type's dealloc handles for unset slots.
+        // the type's dealloc handles for unset slots. Untracking a tracked object is allowed once; its dealloc
+        // (subtype_dealloc) untracks only if still tracked.
         unsafe {
             let obj = ffi::PyType_GenericAlloc(self.tp.as_ptr().cast(), 0);
             if obj.is_null() {
@@ -161,6 +162,10 @@ impl Class {
                     return Err(PyErr::fetch(py));
                 }
             }
+            // Not tracked by the cyclic GC: an event can't be part of a cycle (frozen; its fields are strings,
+            // numbers, enum members and other objects of these classes), and open sessions hold many of them, which
+            // every collection walked again. tests/test_gc.py checks that they stay out of the GC's lists.
+            ffi::PyObject_GC_UnTrack(obj.as_ptr().cast());
             Ok(obj)
         }
     }
@@ -725,7 +730,14 @@ impl Classifier {
             or(&[Key::ExceptionType], "Error")?, or(&[Key::ExceptionMessage], "")?, stack,
             py_bool(py, self.flag(a, Key::ExceptionUnhandled)? == Some(true)), py.None().into_bound(py),
         ])?;
-        self.rules.js_error.bind(py).call1((error,)) // masked and grouped: the fingerprint reads the masked fields
+        // Masked and grouped (the fingerprint reads the masked fields) by a Python rule: a new JsError, untracked
+        // like the rest of the event (see Class::make).
+        let error = self.rules.js_error.bind(py).call1((error,))?;
+        if error.get_type().is(self.vocab.js_error.tp.bind(py)) {
+            // SAFETY: an object of a class checked at start-up to be a frozen slotted dataclass of atomic fields.
+            unsafe { ffi::PyObject_GC_UnTrack(error.as_ptr().cast()) };
+        }
+        Ok(error)
     }
 
     fn session<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs) -> PyResult<Option<Bound<'py, PyAny>>> {
