@@ -107,7 +107,8 @@ class Service:
         gc.set_threshold(10_000, 10, 10)
         # The event loop answers senders while the pipeline thread runs Python: each of a request's several GIL
         # acquisitions (body chunks, validation's result, the response) can wait a whole switch interval behind it.
-        # At the default 5 ms, p90 at half load was 28-35 ms over four runs; at 1 ms, 12-30 ms.
+        # At the default 5 ms, p90 at half load was 28-35 ms over six runs; at 1 ms (with classification pausing every
+        # 256 records, native/src/classify.rs), 12-17 ms over six (BENCHMARKS.md).
         sys.setswitchinterval(0.001)
         s = self.settings.server
         if s.otlp_http:
