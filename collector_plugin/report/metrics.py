@@ -35,6 +35,7 @@ class AnomalyGauge:
 
 
 def rows_pruned_counter(registry) -> Counter:
-    """``otel_friction_report_rows_pruned_total{table}``: hourly report rows deleted by the retention (report.retention_days)."""
-    return Counter("otel_friction_report_rows_pruned", "Anomaly-report store rows (hourly counts, click-grid cells, elements) "
-                   "deleted because they were older than report.retention_days.", ("table",), registry=registry)
+    """``otel_friction_report_rows_pruned_total{table}``: report rows deleted by the retention (report.retention_days)."""
+    return Counter("otel_friction_report_rows_pruned", "Anomaly-report store rows deleted by the retention: hourly counts, "
+                   "click-grid cells and elements older than report.retention_days, and element metadata no remaining "
+                   "element row names.", ("table",), registry=registry)

@@ -2,7 +2,8 @@
 
 Everything is an additive count keyed by hour (``int(event_time_s // 3600)``), so writes are upserts that add,
 a restarted process continues the same rows, and a report for any past time can be computed from what is stored.
-``prune`` deletes whole hours (counts, click grids, elements) older than the retention; element metadata is kept.
+``prune`` deletes whole hours (counts, click grids, elements) older than the retention, then the element metadata no
+remaining element row names (a report reads it only for elements it lists, and every click writes it again).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class ReportStore(Protocol):
     def hour_range(self) -> tuple[int, int] | None: ...
 
     def prune(self, before_hour: int) -> dict[str, int]:
-        """Delete the rows of every hour < ``before_hour``; returns rows deleted per table (counts, cells, elements)."""
+        """Delete the rows of every hour < ``before_hour``, then metadata of elements no element row names; returns
+        rows deleted per table (counts, cells, elements, meta)."""
 
     def close(self) -> None: ...
 
@@ -160,6 +162,11 @@ class MemoryStore:
             for k in old:
                 del rows[k]
             deleted[table] = len(old)
+        named = {(svc, page, el) for (svc, _h, page, _d, _v, _kind, el) in self._elements}
+        unnamed = [k for k in self._meta if k not in named]
+        for k in unnamed:
+            del self._meta[k]
+        deleted["meta"] = len(unnamed)
         return deleted
 
     def close(self) -> None:
@@ -178,7 +185,9 @@ CREATE TABLE IF NOT EXISTS meta (service TEXT, page TEXT, element TEXT, tag TEXT
                                  PRIMARY KEY (service, page, element)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cells_hour ON cells (hour);
 CREATE INDEX IF NOT EXISTS elements_hour ON elements (hour);
-"""  # counts' key starts with the hour; the hour indexes let prune delete old hours without scanning cells and elements
+CREATE INDEX IF NOT EXISTS elements_element ON elements (service, page, element);
+"""  # counts' key starts with the hour; the hour indexes let prune delete old hours without scanning cells and elements,
+# and the element index lets it find metadata no element row names without scanning a page's elements per row
 
 
 class SqliteStore:
@@ -263,6 +272,9 @@ class SqliteStore:
             try:
                 for table in ("counts", "cells", "elements"):
                     deleted[table] = db.execute(f"DELETE FROM {table} WHERE hour < ?", (before_hour,)).rowcount
+                deleted["meta"] = db.execute(
+                    "DELETE FROM meta WHERE NOT EXISTS (SELECT 1 FROM elements e WHERE e.service = meta.service "
+                    "AND e.page = meta.page AND e.element = meta.element)").rowcount
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

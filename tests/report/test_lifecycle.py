@@ -113,12 +113,14 @@ def _rows(hours) -> Batch:
 def test_stores_prune_whole_hours(tmp_path):
     for store in (MemoryStore(), SqliteStore(tmp_path / "s.sqlite")):
         store.add(_rows([10, 11, 12]))
-        assert store.prune(12) == {"counts": 2, "cells": 2, "elements": 2}
+        assert store.prune(12) == {"counts": 2, "cells": 2, "elements": 2, "meta": 0}
         assert store.hour_range() == (12, 12)
         assert store.counts([10, 11, 12]) == {("svc", "/p", "all", "all", "sessions"): 1}
         assert store.cells("svc", "/p", "all", "all", [10, 11]) == [] and store.elements("svc", "/p", "all", "all", [10, 11]) == {}
-        assert store.meta() == {("svc", "/p", "img"): ("IMG", 0)}  # element metadata has no hour and is kept
-        assert store.prune(12) == {"counts": 0, "cells": 0, "elements": 0}
+        assert store.meta() == {("svc", "/p", "img"): ("IMG", 0)}  # an element row of hour 12 still names it
+        assert store.prune(12) == {"counts": 0, "cells": 0, "elements": 0, "meta": 0}
+        assert store.prune(13) == {"counts": 1, "cells": 1, "elements": 1, "meta": 1}
+        assert store.meta() == {}  # no element row names it any more: a flood of distinct selectors can't grow it forever
         store.close()
 
 
