@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from collector_plugin.events import Click, Client, Event, FormField, JsError, Named, Network, PageView
+from collector_plugin.events import Click, Event, FormField, JsError, Named, Network, PageView
 from collector_plugin.normalize import Normalizer
 from collector_plugin.normalize.fingerprint import fingerprint
 
@@ -41,4 +41,4 @@ def _detail(n: Normalizer, d):
     return d  # Scroll: numbers only
 
 
-__all__ = ["normalize", "Client"]
+__all__ = ["normalize"]
