@@ -98,12 +98,13 @@ class Service:
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        # Each 1,000-record request leaves ~4,000 objects that outlive it (events waiting for their session's tick),
-        # so at the default threshold (700) the cyclic GC runs several times a request and re-walks them in the older
-        # generations: 16% of the service's CPU under load (perf). The pipeline makes no reference cycles
-        # (tests/test_gc.py), so rarer collections only delay freeing the libraries' few cycles: 11.5% with these.
-        # Larger values save more CPU (6.8% at 50,000/20/100), but a collection holds the GIL for as long as it walks,
-        # and requests wait for it. See also _tick's gc.freeze().
+        # Each 1,000-record request allocates thousands of objects that outlive it (until their session's tick), and
+        # every allocation counts towards a young collection, so at the default threshold (700) the cyclic GC ran
+        # several times a request. Measured by perf before events were built untracked (native/src/classify.rs):
+        # 16% of the service's CPU at 700, 11.5% at these, 6.8% at 50,000/20/100; since then 2.4% at these. The
+        # pipeline makes no reference cycles (tests/test_gc.py), so rarer collections only delay freeing the
+        # libraries' few cycles; larger values would hold the GIL longer per collection, which requests wait for.
+        # See also _tick's gc.freeze().
         gc.set_threshold(10_000, 10, 10)
         # The event loop answers senders while the pipeline thread runs Python: each of a request's several GIL
         # acquisitions (body chunks, validation's result, the response) can wait a whole switch interval behind it.
