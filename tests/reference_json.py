@@ -3,7 +3,8 @@ specification it is checked against (``tests/test_json_decode.py``).
 
 ``decode`` is ``collector_plugin.ingest.decode.decode`` for OTLP/JSON logs and traces as it was: ``json.loads``, then
 ``json_format.ParseDict`` record by record, with OTLP/JSON's exceptions to the protobuf JSON mapping (hex ids, float
-timestamps) applied first.
+timestamps) applied first. Where the native decoder deliberately does otherwise, this was changed with it; each
+change is marked "Changed:" and says why.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from google.protobuf import json_format
@@ -24,7 +26,9 @@ from collector_plugin.ingest.decode import Decoded, RequestError
 
 def decode(signal: str, body: bytes) -> Decoded:
     try:
-        doc = json.loads(body)
+        # Changed: the body must be UTF-8 (a BOM is skipped; json.loads also guessed UTF-16 and UTF-32, which no OTLP
+        # sender uses) and standard JSON (json.loads also took NaN and Infinity, which JSON.stringify never writes).
+        doc = _well_formed(json.loads(body.decode("utf-8-sig"), parse_constant=_not_json))
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestError(400, f"body is not valid JSON: {exc}", "bad_json") from None
     if not isinstance(doc, dict):
@@ -38,32 +42,38 @@ def decode(signal: str, body: bytes) -> Decoded:
 
 def _decode_json(doc, request, res_key, scope_key, rec_key, res_cls, scope_cls, rec_cls, fix) -> Decoded:
     out = Decoded(request)
-    resources = doc.get(res_key) or []
+    resources = _get(doc, res_key) or []
     if not isinstance(resources, list):
         raise RequestError(400, f"{res_key} must be an array", "bad_json")
     for ri, res in enumerate(resources):
-        scopes = res.get(scope_key) if isinstance(res, dict) else None
+        scopes = _get(res, scope_key) if isinstance(res, dict) else None
+        scopes_given = scopes
         scopes = scopes if isinstance(scopes, list) else []
-        n_records = sum(len(s.get(rec_key) or []) for s in scopes if isinstance(s, dict) and isinstance(s.get(rec_key) or [], list))
+        n_records = sum(len(_get(s, rec_key) or []) for s in scopes if isinstance(s, dict) and isinstance(_get(s, rec_key) or [], list))
         try:
-            res_msg = json_format.ParseDict({k: v for k, v in res.items() if k != scope_key}, res_cls(), ignore_unknown_fields=True)
-        except (json_format.ParseError, AttributeError) as exc:
+            res_msg = json_format.ParseDict(_without(res, scope_key), res_cls(), ignore_unknown_fields=True)
+        # Changed (here and below): OverflowError too (an infinite timestamp or enum, an integer too large for a
+        # double), which escaped as a 500 for the whole request.
+        except (json_format.ParseError, AttributeError, OverflowError) as exc:
             out.rejected += n_records
             out.errors.append(f"{res_key}[{ri}]: {_short(exc)}")
             continue
         res_out = getattr(request, _snake(res_key)).add()
         res_out.CopyFrom(res_msg)
+        if scopes_given is not None and not isinstance(scopes_given, list):
+            # Changed: said, as for records; a scopeLogs that was not an array was skipped without a word.
+            out.errors.append(f"{res_key}[{ri}].{scope_key}: must be an array")
         for si, scope in enumerate(scopes):
             where = f"{res_key}[{ri}].{scope_key}[{si}]"
-            records = scope.get(rec_key) if isinstance(scope, dict) else None
+            records = _get(scope, rec_key) if isinstance(scope, dict) else None
             if not isinstance(records, list):
                 records = [] if records is None else records
                 if not isinstance(records, list):
                     out.errors.append(f"{where}.{rec_key}: must be an array")
                     continue
             try:
-                scope_msg = json_format.ParseDict({k: v for k, v in scope.items() if k != rec_key}, scope_cls(), ignore_unknown_fields=True)
-            except (json_format.ParseError, AttributeError) as exc:
+                scope_msg = json_format.ParseDict(_without(scope, rec_key), scope_cls(), ignore_unknown_fields=True)
+            except (json_format.ParseError, AttributeError, OverflowError) as exc:
                 out.rejected += len(records)
                 out.errors.append(f"{where}: {_short(exc)}")
                 continue
@@ -75,7 +85,7 @@ def _decode_json(doc, request, res_key, scope_key, rec_key, res_cls, scope_cls, 
                     if not isinstance(rec, dict):
                         raise ValueError(f"record must be an object, got {type(rec).__name__}")
                     parsed.append(json_format.ParseDict(fix(rec), rec_cls(), ignore_unknown_fields=True))
-                except (json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
+                except (json_format.ParseError, ValueError, TypeError, AttributeError, OverflowError) as exc:
                     out.rejected += 1
                     out.errors.append(f"{where}.{rec_key}[{i}]: {_short(exc)}")
     # Serialized for the classifier: parsing JSON record by record keeps the valid records beside a bad one.
@@ -85,6 +95,43 @@ def _decode_json(doc, request, res_key, scope_key, rec_key, res_cls, scope_cls, 
 
 def _snake(json_name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in json_name)
+
+
+def _get(d: dict, key: str) -> Any:
+    """Changed: a field named in either spelling, the last given winning (ParseDict's rule for every other field).
+    The snake_case spelling of resourceLogs was ignored, and that of scopeLogs and logRecords went to ParseDict whole:
+    records all-or-nothing, ids read as base64."""
+    value = None
+    for k, v in d.items():
+        if k in (key, _snake(key)):
+            value = v
+    return value
+
+
+def _without(d: dict, key: str) -> dict:
+    return {k: v for k, v in d.items() if k not in (key, _snake(key))}
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _well_formed(value: Any) -> Any:
+    """Changed: a lone surrogate (an escaped half of a UTF-16 pair, e.g. an emoji cut in two by a browser-side
+    truncation) is U+FFFD, as TextEncoder makes it; it was a string proto3 can't hold, so its record was rejected."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_well_formed(v) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out[_well_formed(k)] = _well_formed(v)
+        return out
+    return value
 
 
 def _short(exc: Exception) -> str:
@@ -107,21 +154,29 @@ def _hex_id(value: Any, name: str, size: int) -> str:
     return base64.b64encode(raw).decode()
 
 
+# Changed: the OTLP/JSON rules below apply to a field in either spelling; they applied to the lowerCamelCase one only,
+# so a snake_case trace_id was read as base64 (and a span's was then overwritten with an empty traceId).
+
 def _nanos(rec: dict, key: str) -> None:
     # Faro sends Date.parse(ts) * 1e6 as a JSON number, which Python may read as a float.
-    value = rec.get(key)
-    if isinstance(value, float):
-        rec[key] = int(value)
+    for k in (key, _snake(key)):
+        value = rec.get(k)
+        if isinstance(value, float):
+            rec[k] = int(value)
+
+
+def _ids(rec: dict, prefix: str = "", **sizes: int) -> None:
+    for key, size in sizes.items():
+        for k in (key, _snake(key)):
+            if k in rec:
+                rec[k] = _hex_id(rec[k], prefix + k, size)
 
 
 def _fix_log_json(rec: dict) -> dict:
     rec = dict(rec)
     _nanos(rec, "timeUnixNano")
     _nanos(rec, "observedTimeUnixNano")
-    if "traceId" in rec:
-        rec["traceId"] = _hex_id(rec["traceId"], "traceId", 16)
-    if "spanId" in rec:
-        rec["spanId"] = _hex_id(rec["spanId"], "spanId", 8)
+    _ids(rec, traceId=16, spanId=8)
     return rec
 
 
@@ -129,10 +184,7 @@ def _fix_span_json(rec: dict) -> dict:
     rec = dict(rec)
     _nanos(rec, "startTimeUnixNano")
     _nanos(rec, "endTimeUnixNano")
-    rec["traceId"] = _hex_id(rec.get("traceId"), "traceId", 16)
-    rec["spanId"] = _hex_id(rec.get("spanId"), "spanId", 8)
-    if "parentSpanId" in rec:
-        rec["parentSpanId"] = _hex_id(rec["parentSpanId"], "parentSpanId", 8)
+    _ids(rec, traceId=16, spanId=8, parentSpanId=8)
     if isinstance(rec.get("events"), list):
         events = []
         for ev in rec["events"]:
@@ -142,9 +194,11 @@ def _fix_span_json(rec: dict) -> dict:
             events.append(ev)
         rec["events"] = events
     if isinstance(rec.get("links"), list):
-        rec["links"] = [
-            {**link, "traceId": _hex_id(link.get("traceId"), "links.traceId", 16), "spanId": _hex_id(link.get("spanId"), "links.spanId", 8)}
-            if isinstance(link, dict) else link
-            for link in rec["links"]
-        ]
+        links = []
+        for link in rec["links"]:
+            if isinstance(link, dict):
+                link = dict(link)
+                _ids(link, "links.", traceId=16, spanId=8)
+            links.append(link)
+        rec["links"] = links
     return rec
