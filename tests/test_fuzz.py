@@ -16,12 +16,14 @@ FIXTURE = (__import__("pathlib").Path(__file__).parent / "fixtures" / "payloads"
 OK = {200, 400, 413, 415}
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True) | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(
-        ["resourceLogs", "scopeLogs", "logRecords", "attributes", "key", "value", "stringValue", "intValue", "kvlistValue", "values",
-         "timeUnixNano", "traceId", "spanId", "eventName", "body", "resource", "scope", "arrayValue"]) | st.text(max_size=8), children, max_size=4),
-    max_leaves=25)
+
+def json_values(floats):
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(-2**70, 2**70) | floats | st.text(max_size=40),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(
+            ["resourceLogs", "scopeLogs", "logRecords", "attributes", "key", "value", "stringValue", "intValue", "kvlistValue", "values",
+             "timeUnixNano", "traceId", "spanId", "eventName", "body", "resource", "scope", "arrayValue"]) | st.text(max_size=8), children, max_size=4),
+        max_leaves=25)
 
 
 def test_fuzz_http_endpoints(service_factory):
@@ -47,7 +49,7 @@ def test_fuzz_http_endpoints(service_factory):
                 body[data.draw(st.integers(0, len(body) - 1))] ^= data.draw(st.integers(1, 255))
             body = bytes(body)
         elif kind == "json":
-            body, ctype = json.dumps(data.draw(json_values)).encode(), "application/json"
+            body, ctype = json.dumps(data.draw(json_values(st.floats()))).encode(), "application/json"
         elif kind == "gzip-bomb":
             body, encoding = gzip.compress(b"\0" * data.draw(st.integers(300_000, 3_000_000))), "gzip"
         else:
@@ -76,7 +78,8 @@ def test_fuzz_json_records_beside_a_valid_one(service_factory):
     sent = 0
 
     @FUZZ
-    @given(bad=json_values)
+    # JSON's numbers: json.dumps writes NaN and Infinity too, which are not JSON, and a body with them is refused whole
+    @given(bad=json_values(st.floats(allow_nan=False, allow_infinity=False)))
     def run(bad):
         nonlocal sent
         good = {"timeUnixNano": str(time.time_ns()), "eventName": "browser.user_action.click",

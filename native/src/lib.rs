@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod anyvalue;
 mod classify;
 mod otlp;
+mod otlp_json;
 mod pb;
 mod wire;
 
@@ -13,5 +14,6 @@ mod wire;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     classify::register(m)?;
     wire::register(m)?;
+    otlp_json::register(m)?;
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! writes one message into one `Vec<u8>`. All lengths are known before a nested message is written (values
 //! are classified first, already-encoded parts come in as bytes), so nothing is encoded twice or moved.
 //!
-//! Only what `emit/spans.py` writes is covered. Field numbers (opentelemetry/proto, v1):
+//! Only what `emit/spans.py` writes is covered; the field writers (`put_varint`, `put_len`, ...) also serve
+//! `otlp_json.rs`. Field numbers (opentelemetry/proto, v1):
 //!   ExportTraceServiceRequest: resource_spans = 1
 //!   ResourceSpans: resource = 1, scope_spans = 2           Resource: attributes = 1
 //!   ScopeSpans: scope = 1, spans = 2                       InstrumentationScope: name = 1, version = 2
@@ -21,9 +22,10 @@ use std::borrow::Cow;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString};
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const FIXED64: u8 = 1;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const FIXED32: u8 = 5;
 
 /// A field's key byte; every field written here has a number below 16, so the key is one byte.
 const fn key(field: u8, wire_type: u8) -> u8 {
@@ -72,7 +74,23 @@ fn varint_len(n: u64) -> usize {
     (70 - (n | 1).leading_zeros() as usize) / 7
 }
 
-fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
+/// Where protobuf is written: a `Vec<u8>`, or one in an arena (`otlp_json.rs`).
+pub(crate) trait Buf {
+    fn push(&mut self, byte: u8);
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Buf for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+pub(crate) fn put_varint(buf: &mut impl Buf, mut n: u64) {
     while n >= 0x80 {
         buf.push(n as u8 | 0x80);
         n >>= 7;
@@ -85,14 +103,15 @@ fn len_field_size(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 
-fn put_len(buf: &mut Vec<u8>, key: u8, payload: &[u8]) {
-    buf.push(key);
+/// A length-delimited field; `key` is the field's number and wire type (`key()` for the one-byte ones).
+pub(crate) fn put_len(buf: &mut impl Buf, key: impl Into<u64>, payload: &[u8]) {
+    put_varint(buf, key.into());
     put_varint(buf, payload.len() as u64);
     buf.extend_from_slice(payload);
 }
 
-fn put_fixed64(buf: &mut Vec<u8>, key: u8, value: u64) {
-    buf.push(key);
+pub(crate) fn put_fixed64(buf: &mut impl Buf, key: impl Into<u64>, value: u64) {
+    put_varint(buf, key.into());
     buf.extend_from_slice(&value.to_le_bytes());
 }
 
