@@ -164,6 +164,7 @@ def test_protobuf_partial_success_for_bad_span_ids(service):
     (b'{"resourceLogs": [', "application/json", None, 400, "not valid JSON"),
     (b'[1, 2]', "application/json", None, 400, "must be an object"),
     (b'{"resourceLogs": 5}', "application/json", None, 400, "resourceLogs must be an array"),
+    (b'{"resourceLogs": [], "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json", None, 400, "recursion limit exceeded"),
     (gzip.compress(b"{}")[:-6], "application/json", "gzip", 400, "truncated"),
     (b"not gzip at all", "application/json", "gzip", 400, "not valid gzip"),
     (b"{}", "text/plain", None, 415, "unsupported Content-Type"),

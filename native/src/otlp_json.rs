@@ -702,7 +702,7 @@ fn read<'a>(bump: &'a Bump, f: &Field, v: &Json<'a>, slot: &mut Slot<'a>) -> Rea
         },
         Kind::Double => Slot::Fixed64(double(v)?.to_bits()),
         Kind::Bytes => match *v {
-            Json::Str(s) => Slot::Len(bump.alloc_slice_copy(&base64(s)?)),
+            Json::Str(s) => Slot::Len(base64(bump, s)?),
             _ => return Err(Problem::new("must be a base64 string")),
         },
         // int32 and int64 are varints of the value's 64-bit two's complement
@@ -722,7 +722,7 @@ fn read<'a>(bump: &'a Bump, f: &Field, v: &Json<'a>, slot: &mut Slot<'a>) -> Rea
         }
         Kind::Id(size) => match *v {
             Json::Str("") => Slot::Unset,
-            Json::Str(s) => Slot::Len(bump.alloc_slice_copy(&hex_id(s, size)?)),
+            Json::Str(s) => Slot::Len(hex_id(bump, s, size)?),
             _ => return Err(Problem::new("must be a hex string")),
         },
         Kind::Enum(names) => match enum_number(names, v)? {
@@ -970,13 +970,13 @@ fn py_float(s: &str) -> Option<f64> {
 }
 
 /// An id in hex (OTLP/JSON's rule), of exactly `size` bytes.
-fn hex_id<'v>(s: &str, size: usize) -> Read<'v, Vec<u8>> {
+fn hex_id<'a>(bump: &'a Bump, s: &str, size: usize) -> Read<'a, &'a [u8]> {
     let nibble = |c: u8| (c as char).to_digit(16);
     let b = s.as_bytes();
     if !b.len().is_multiple_of(2) {
         return Err(Problem::new("is not hex"));
     }
-    let mut out = Vec::with_capacity(b.len() / 2);
+    let mut out = BumpVec::with_capacity_in(b.len() / 2, bump);
     for pair in b.chunks_exact(2) {
         match (nibble(pair[0]), nibble(pair[1])) {
             (Some(hi), Some(lo)) => out.push((hi << 4 | lo) as u8),
@@ -986,13 +986,13 @@ fn hex_id<'v>(s: &str, size: usize) -> Read<'v, Vec<u8>> {
     if out.len() != size {
         return Err(Problem::new(format!("must be {size} bytes ({} hex digits), got {}", size * 2, out.len())));
     }
-    Ok(out)
+    Ok(out.into_bump_slice())
 }
 
 /// base64 as ParseDict reads bytes: `base64.urlsafe_b64decode` of the string padded with 1 to 4 "=", which takes
 /// both alphabets, skips characters of neither, and stops at the padding that completes a quantum (binascii's
 /// `a2b_base64`, not strict).
-fn base64<'v>(s: &str) -> Read<'v, Vec<u8>> {
+fn base64<'a>(bump: &'a Bump, s: &str) -> Read<'a, &'a [u8]> {
     let sextet = |c: u8| match c {
         b'A'..=b'Z' => Some(c - b'A'),
         b'a'..=b'z' => Some(c - b'a' + 26),
@@ -1002,14 +1002,14 @@ fn base64<'v>(s: &str) -> Read<'v, Vec<u8>> {
         _ => None,
     };
     let padding = 4 - s.len() % 4;
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
+    let mut out = BumpVec::with_capacity_in(s.len() / 4 * 3 + 3, bump);
     let (mut quad_pos, mut left, mut pads) = (0, 0u8, 0);
     for c in s.bytes().chain(std::iter::repeat_n(b'=', padding)) {
         if c == b'=' {
             if quad_pos >= 2 {
                 pads += 1;
                 if quad_pos + pads >= 4 {
-                    return Ok(out);
+                    return Ok(out.into_bump_slice());
                 }
             }
             continue;
@@ -1031,7 +1031,7 @@ fn base64<'v>(s: &str) -> Read<'v, Vec<u8>> {
         quad_pos = (quad_pos + 1) % 4;
     }
     match quad_pos {
-        0 => Ok(out),
+        0 => Ok(out.into_bump_slice()),
         1 => Err(Problem::new(format!(
             "is not base64: number of data characters ({}) cannot be 1 more than a multiple of 4",
             out.len() / 3 * 4 + 1
