@@ -425,9 +425,8 @@ impl<'a> Problem<'a> {
 type Read<'a, T> = Result<T, Problem<'a>>;
 
 /// A field as read so far: wire-ready scalars, and bytes (strings borrowed from the body, the rest in the arena).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 enum Slot<'a> {
-    #[default]
     Unset,
     Varint(u64),
     Fixed64(u64),
@@ -866,8 +865,8 @@ fn enum_number<'a>(names: &[&str], v: &Json) -> Read<'a, Option<i128>> {
                 None => return Ok(None),
             },
         },
-        // Python's int() truncates a float
         Json::Int(n) => n.into(),
+        // Python's int() truncates a float
         Json::Number(n) if is_float(n) => match n.parse::<f64>() {
             Ok(f) if f.is_finite() => f.trunc() as i128,
             _ => return Err(Problem::new(format!("is not a finite number: {n}"))),
@@ -883,9 +882,10 @@ fn enum_number<'a>(names: &[&str], v: &Json) -> Read<'a, Option<i128>> {
 /// and the infinities included, but not "nan").
 fn double<'a>(v: &Json) -> Read<'a, f64> {
     match *v {
-        // an integer is a Python int first, rounded to the nearest double as parsing its digits is; -0 is 0
+        // an integer is a Python int first, rounded to the nearest double (as `as` and parsing its digits do)
         Json::Int(n) => Ok(n as f64),
         Json::Number(n) => match n.parse::<f64>() {
+            // the integer -0 is 0
             Ok(f) if f.is_finite() && !is_float(n) && f == 0.0 => Ok(0.0),
             Ok(f) if f.is_finite() => Ok(f),
             _ => Err(Problem::new(format!("is out of range for a double: {n} (send \"Infinity\" or \"NaN\" quoted)"))),
@@ -908,9 +908,9 @@ fn digits(s: &str) -> Option<String> {
     ok.then(|| s.replace('_', ""))
 }
 
-/// Python's `int(s)`: surrounding whitespace (Unicode's, as `trim` has it), a sign, decimal digits with single underscores between them; None if
-/// it raises ValueError. ASCII digits only: Python also reads other scripts' decimal digits ("١٢"), a leniency
-/// OTLP/JSON doesn't have and no sender relies on. Saturates past i128.
+/// Python's `int(s)`: surrounding whitespace (Unicode's, as `trim` has it), a sign, decimal digits with single
+/// underscores between them; None if it raises ValueError. ASCII digits only: Python also reads other scripts'
+/// decimal digits ("١٢"), a leniency OTLP/JSON doesn't have and no sender relies on. Saturates past i128.
 fn py_int(s: &str) -> Option<i128> {
     let s = s.trim();
     let (negative, rest) = match s.as_bytes().first() {
