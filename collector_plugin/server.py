@@ -90,7 +90,6 @@ class Service:
         self.pending = 0
         self.addresses: dict[str, str] = {}
         self._runners: list[web.AppRunner] = []
-        self._gc_was_enabled: bool | None = None  # set by start(), which takes over the cyclic GC
         self._grpc: grpc.aio.Server | None = None
         self._ticker: asyncio.Task | None = None
         self._metrics_push: OtlpMetricsExporter | None = None
@@ -99,16 +98,14 @@ class Service:
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        # The cyclic GC runs once per tick, not on allocation counts (_tick). Automatic collections came in the middle
-        # of a tick, when its outputs were alive: at half load a young collection every request or so, and every tenth
-        # one walking ~60k objects for 30-100 ms with the GIL held, which requests waited behind. And freezing at the
-        # end of a tick without collecting first froze whatever library cycles had become garbage since the last
-        # young collection, forever (~8 objects a tick in a service under load). Collecting once, when the outputs are
-        # gone, walks only what survives; measured at half load: GC CPU 1.4 s → 0.6 s over a 30 s run, no garbage
-        # left frozen. The pipeline makes no reference cycles (tests/test_gc.py): between ticks, only the libraries'
-        # few cycles wait for the next one.
-        self._gc_was_enabled = gc.isenabled()
-        gc.disable()
+        # Each 1,000-record request allocates thousands of objects that outlive it (until their session's tick), and
+        # every allocation counts towards a young collection, so at the default threshold (700) the cyclic GC ran
+        # several times a request. Measured by perf before events were built untracked (native/src/classify.rs):
+        # 16% of the service's CPU at 700, 11.5% at these, 6.8% at 50,000/20/100; since then 2.4% at these. The
+        # pipeline makes no reference cycles (tests/test_gc.py), so rarer collections only delay freeing the
+        # libraries' few cycles; larger values would hold the GIL longer per collection, which requests wait for.
+        # See also _tick's gc.freeze().
+        gc.set_threshold(10_000, 10, 10)
         # The event loop answers senders while the pipeline thread runs Python: each of a request's several GIL
         # acquisitions (body chunks, validation's result, the response) can wait a whole switch interval behind it.
         # At the default 5 ms, p90 at half load was 28-35 ms over six runs; at 1 ms (with classification pausing every
@@ -185,8 +182,6 @@ class Service:
         self.worker.shutdown(wait=True)
         if self._metrics_push is not None:
             await loop.run_in_executor(None, self._metrics_push.shutdown)
-        if self._gc_was_enabled:
-            gc.enable()  # in process (tests, the demo), the rest of the program gets its collections back
         self._stopped.set()
         log.info("otel-friction stopped")
 
@@ -216,15 +211,12 @@ class Service:
                 log.exception("tick failed")
 
     def _tick(self) -> None:
-        try:
-            self.pipeline.tick()
-        finally:
-            # See start(). Then what survived goes to the permanent generation, so the next collection walks only
-            # what is new: open sessions are many long-lived objects, and walking them all held the GIL for 100+ ms
-            # with a few thousand sessions. Frozen objects are still freed by reference counting when their session
-            # ends.
-            gc.collect()
-            gc.freeze()
+        self.pipeline.tick()
+        # Open sessions are many long-lived objects without reference cycles (tests/test_gc.py). A full collection
+        # would walk them all holding the GIL: 100+ ms with a few thousand sessions, every request waiting behind
+        # it. What survived a tick goes to the permanent generation instead, so collections walk only what is new;
+        # the frozen objects are still freed by reference counting when their session ends.
+        gc.freeze()
 
     # ----------------------------------------------------------------------------------------- HTTP
 
