@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import socket
+
 import pytest
 from prometheus_client import CollectorRegistry
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -45,6 +48,15 @@ def test_retries_retryable_statuses_honouring_retry_after_then_delivers(sink):
     assert _value(registry, "otel_friction_spans_dropped_total") == 0
 
 
+def test_configured_headers_and_the_content_type_are_sent(sink):
+    exporter = OtlpHttpSpanExporter(sink.url, SelfMetrics(CollectorRegistry()), headers={"X-Scope-OrgID": "shop", "Authorization": "Bearer t"})
+    exporter.export(*_request(1))
+    wait_for(lambda: sink.received, what="the request")
+    exporter.shutdown(5)
+    got = {k.lower(): v for k, v in sink.received[0].headers.items()}  # header names are case-insensitive
+    assert (got["x-scope-orgid"], got["authorization"], got["content-type"]) == ("shop", "Bearer t", "application/x-protobuf")
+
+
 def test_permanent_errors_drop_and_count(sink):
     registry = CollectorRegistry()
     sink.script = [(400, {})]
@@ -54,6 +66,37 @@ def test_permanent_errors_drop_and_count(sink):
     wait_for(lambda: len(sink.spans()) == 1, what="the second request")
     exporter.shutdown(5)
     assert _value(registry, "otel_friction_spans_dropped_total", reason="rejected") == 2
+
+
+def test_exports_leave_no_cyclic_garbage(sink):
+    # The service freezes what survives a tick out of the GC's reach (server.Service._tick): a cycle per export
+    # request, as urllib3-future's responses were, would be frozen and never freed.
+    registry = CollectorRegistry()
+    exporter = OtlpHttpSpanExporter(sink.url, SelfMetrics(registry))
+    exporter.export(*_request(1))
+    wait_for(lambda: len(sink.spans()) == 1, what="the first request")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            exporter.export(*_request(1))
+        wait_for(lambda: len(sink.spans()) == 21, what="twenty more requests")
+        exporter.shutdown(5)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_no_listener_is_a_connection_failure_retried_until_shutdown():
+    registry = CollectorRegistry()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    exporter = OtlpHttpSpanExporter(f"http://127.0.0.1:{port}", SelfMetrics(registry))
+    exporter.export(*_request(2))
+    wait_for(lambda: _value(registry, "otel_friction_export_failures_total", reason="connection") >= 1, what="a failure")
+    exporter.shutdown(0.5)
+    assert _value(registry, "otel_friction_spans_dropped_total", reason="shutdown") == 2
 
 
 def test_full_queue_drops_new_spans_and_counts_them():

@@ -14,10 +14,10 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
-import requests
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from . import otlp_http
 from .selfmetrics import SelfMetrics
 
 RETRYABLE = {429, 502, 503, 504}
@@ -125,8 +125,7 @@ class OtlpHttpSpanExporter:
         self._timeout = timeout
         self._max_queue = max_queue_spans
         self._max_backoff = max_backoff
-        self._http = requests.Session()
-        self._http.headers.update({"Content-Type": "application/x-protobuf", **(headers or {})})
+        self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
         self._queue: deque[tuple[bytes, int]] = deque()
         self._queued_spans = 0
         self._cond = threading.Condition()
@@ -169,18 +168,18 @@ class OtlpHttpSpanExporter:
         while True:
             delay = None
             try:
-                resp = self._http.post(self.url, data=body, timeout=self._timeout)
-                if 200 <= resp.status_code < 300:
+                resp = otlp_http.post(self.url, body, self._headers, self._timeout)
+                if 200 <= resp.status < 300:
                     self._selfm.spans_exported.labels(self.name).inc(n)
                     return True
-                reason = f"http_{resp.status_code}"
-                if resp.status_code not in RETRYABLE:
+                reason = f"http_{resp.status}"
+                if resp.status not in RETRYABLE:
                     self._selfm.export_failures.labels(self.name, reason).inc()
                     self._selfm.spans_dropped.labels(self.name, "rejected").inc(n)
                     return False
-                delay = _retry_after(resp.headers.get("Retry-After"))
-            except requests.RequestException as exc:
-                reason = "timeout" if isinstance(exc, requests.Timeout) else "connection"
+                delay = _retry_after(resp.retry_after)
+            except otlp_http.TransportError as exc:
+                reason = exc.reason
             self._selfm.export_failures.labels(self.name, reason).inc()
             wait = min(delay if delay is not None else backoff, self._max_backoff)
             backoff = min(backoff * 2, self._max_backoff)
@@ -201,4 +200,3 @@ class OtlpHttpSpanExporter:
                 self._selfm.spans_dropped.labels(self.name, "shutdown").inc(self._queued_spans)
             self._queue.clear()
             self._queued_spans = 0
-        self._http.close()

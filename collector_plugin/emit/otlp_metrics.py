@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 import time
 
-import requests
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, Metric
 from prometheus_client import CollectorRegistry
 
 from .. import __version__
+from . import otlp_http
 from .selfmetrics import SelfMetrics
 
 CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -86,8 +86,7 @@ class OtlpMetricsExporter:
         self._interval = interval
         self._timeout = timeout
         self._start_ns = time.time_ns()
-        self._http = requests.Session()
-        self._http.headers.update({"Content-Type": "application/x-protobuf", **(headers or {})})
+        self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="otel-friction-metrics-export", daemon=True)
         self._thread.start()
@@ -99,12 +98,12 @@ class OtlpMetricsExporter:
     def push(self) -> bool:
         body = registry_to_otlp(self._registry, self._start_ns, time.time_ns()).SerializeToString()
         try:
-            resp = self._http.post(self.url, data=body, timeout=self._timeout)
-        except requests.RequestException:
-            self._selfm.export_failures.labels("otlp_metrics", "connection").inc()
+            resp = otlp_http.post(self.url, body, self._headers, self._timeout)
+        except otlp_http.TransportError as exc:
+            self._selfm.export_failures.labels("otlp_metrics", exc.reason).inc()
             return False
-        if not 200 <= resp.status_code < 300:
-            self._selfm.export_failures.labels("otlp_metrics", f"http_{resp.status_code}").inc()
+        if not 200 <= resp.status < 300:
+            self._selfm.export_failures.labels("otlp_metrics", f"http_{resp.status}").inc()
             return False
         return True
 
@@ -112,4 +111,3 @@ class OtlpMetricsExporter:
         self._stop.set()
         self._thread.join(timeout=self._timeout + 1)
         self.push()  # the final values, so a short-lived run is not lost
-        self._http.close()
