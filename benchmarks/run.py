@@ -2,10 +2,10 @@
 
 One run, on the same payloads (simulated browser log batches of ~1,000 records, serialized once up front):
   (a) decode ceiling: ExportLogsServiceRequest.FromString over the batches, records per CPU-second;
-  (b) otel-friction end to end: the real service (``python -m collector_plugin serve``) in its own process, a span
-      sink and a load generator in two more; events per CPU-second of the service process (utime+stime from
-      /proc/<pid>/stat, including the drain until every session has ended and its spans are exported) and wall-clock
-      throughput; OTLP/HTTP protobuf, OTLP/JSON and OTLP/gRPC;
+  (b) otel-friction end to end: the real service (``python -m collector_plugin serve``, with its receiver process),
+      a span sink and a load generator in more processes; events per CPU-second of the service's two processes
+      (utime+stime from /proc/<pid>/stat, including the drain until every session has ended and its spans are
+      exported) and wall-clock throughput; OTLP/HTTP protobuf, OTLP/JSON and OTLP/gRPC;
   (c) the real OpenTelemetry Collector (GOMAXPROCS=1) passing the same batches through otlp → batch → otlp_http;
   (d) latency per 1,000-event request at half the measured maximum load (paced sender);
   (e) RSS per active idle session at 100k and 1M sessions (benchmarks/memory.py);
@@ -65,19 +65,47 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def _stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (counted after "pid (comm)"), or None if the process has ended."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants: otel-friction serve runs its OTLP receivers in a child process."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    pids, i = [pid], 0
+    while i < len(pids):
+        pids.extend(parents.get(pids[i], ()))
+        i += 1
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (all its threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5), counted after "pid (comm)"
+    """utime + stime of the process tree (all threads), from /proc/<pid>/stat."""
+    ticks = 0
+    for p in process_tree(pid):
+        if (fields := _stat(p)) is not None:
+            ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+    return ticks / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """VmRSS summed over the process tree."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                total += next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:")), 0)
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:

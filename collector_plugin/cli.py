@@ -33,11 +33,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, _overrides(args))
     setup_logging(settings.log)
     try:
-        asyncio.run(Service(settings).run_until_signalled())
+        clean = asyncio.run(Service(settings).run_until_signalled())
     except OSError as exc:
         print(f"otel-friction: cannot start: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if clean else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

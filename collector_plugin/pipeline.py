@@ -1,7 +1,7 @@
 """The pipeline: ingest → normalize → sessionize → (detect) → emit, on one thread that owns all state.
 
-``accept`` decodes and validates a request (any thread: the sender gets its answer from it); ``process`` runs
-per accepted request and only buffers classified, normalized events; ``tick`` runs every flush interval and does the
+A request is accepted first (decoded and validated, ``ingest/accept.py``: the sender gets its answer from that, in the
+receiver process when served); ``process`` runs per accepted request and only buffers classified, normalized events; ``tick`` runs every flush interval and does the
 per-session work, so metric updates and span exports are batched per interval, not per event. Transports call
 ``process`` and ``tick`` from a single worker thread; tests call ``ingest_*`` (both steps) directly.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry
@@ -24,32 +23,14 @@ from .emit.selfmetrics import SelfMetrics
 from .log import get_logger
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
-from .ingest.classify import Classified, Limits, Validated, classify, validate
-from .ingest.decode import Format, RequestError, Signal, decode, decompress
+from .ingest.accept import Acceptor, Accepted, IngestResult
+from .ingest.classify import Classified, Limits, classify
+from .ingest.decode import Format, Signal
 from .normalize import Normalizer
 from .report import ReportAggregator
 from .sessionize import Late, Output, SessionEnded, SessionTable
 
-MAX_ERRORS_IN_MESSAGE = 5
-
 log = get_logger("pipeline")
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    rejected: int
-    message: str  # for OTLP partial_success; empty when everything was usable
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A validated request, answered already and waiting for the pipeline thread."""
-
-    signal: Signal
-    request: Any  # logs and traces: the protobuf request's bytes; metrics: the decoded request
-    fmt: str  # the `format` label of the self-metrics
-    result: IngestResult
-    records: int  # valid records in the request
 
 
 class Pipeline:
@@ -67,44 +48,15 @@ class Pipeline:
         self.sentry = SentryForwarder(settings.errors, self.selfm) if settings.errors.sentry_dsn else None
         self.clock = clock
         self.limits = Limits(settings.server.max_attributes_per_record, settings.server.max_attribute_length)
+        self.acceptor = Acceptor(self.limits, settings.server.max_body_bytes, self.normalizer.masker)
         self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
         self.report = ReportAggregator.from_settings(settings, clock=clock, registry=self.registry, budget=self.metrics._budget)
         self.restored_sessions = self.restore()
 
     # ------------------------------------------------------------------------------------------ ingest
-    # Two steps, so a request is answered without waiting for the pipeline thread: ``accept`` (decode and validate;
-    # thread-safe, it touches no session state) decides the answer, ``process`` (classify, normalize, buffer) runs
-    # later on the pipeline thread. Transports bound the accepted-but-unprocessed requests.
-
-    def accept(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> Accepted:
-        """Decode one OTLP/HTTP body. Raises RequestError when the whole request is unusable."""
-        raw = decompress(body, encoding, self.settings.server.max_body_bytes)
-        decoded = decode(signal, raw, fmt)
-        return self.accept_request(signal, decoded.request, f"otlp_http_{fmt}", decoded.rejected, decoded.errors)
-
-    def accept_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc", rejected: int = 0,
-                       errors: list[str] | None = None) -> Accepted:
-        """Validate a request: protobuf bytes, or a message built in process. Raises RequestError when unusable."""
-        if signal != "metrics" and not isinstance(request, bytes):
-            request = request.SerializeToString()
-        v = self._validate(signal, request)
-        rejected += v.rejected
-        errors = (errors or []) + v.errors
-        if rejected:
-            self.selfm.rejected.labels(signal, fmt, "invalid_record").inc(rejected)
-        message = self._message(rejected, errors, v.without_session)
-        # Parser messages can quote the offending value, which may be PII.
-        result = IngestResult(rejected, self.normalizer.masker.text(message) if message else "")
-        return Accepted(signal, request, fmt, result, v.records)
-
-    def _validate(self, signal: Signal, request: Any) -> Validated:
-        if signal == "metrics":
-            return Validated(records=_data_points(request))
-        try:
-            return validate(signal, request, self.limits)
-        except ValueError as exc:
-            name = "ExportLogsServiceRequest" if signal == "logs" else "ExportTraceServiceRequest"
-            raise RequestError(400, f"body is not a valid {name} protobuf: {exc}", "bad_protobuf") from None
+    # Two steps, so a request is answered without waiting for the pipeline: ``accept`` (decode and validate, in the
+    # receiver process when served, ``ingest/accept.py``) decides the answer, ``process`` (classify, normalize,
+    # buffer) runs later on the pipeline thread. Transports bound the accepted-but-unprocessed requests.
 
     def process(self, accepted: Accepted) -> None:
         """Classify, normalize and buffer an accepted request's records (on the pipeline thread)."""
@@ -116,8 +68,11 @@ class Pipeline:
             c.skipped["unsupported_signal"] = accepted.records
         else:
             c = classify(signal, request, self.limits, self.normalizer, self.settings.default_service_name)
-        received = accepted.result.rejected + len(c.events) + sum(c.dropped.values()) + sum(c.skipped.values())
+        rejected = accepted.result.rejected
+        received = rejected + len(c.events) + sum(c.dropped.values()) + sum(c.skipped.values())
         self.selfm.received.labels(signal, accepted.fmt).inc(received)
+        if rejected:
+            self.selfm.rejected.labels(signal, accepted.fmt, "invalid_record").inc(rejected)
         for reason, n in c.dropped.items():
             self.selfm.dropped.labels(signal, reason).inc(n)
         for reason, n in c.skipped.items():
@@ -134,26 +89,14 @@ class Pipeline:
 
     def ingest_bytes(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> IngestResult:
         """accept + process at once: for tests, benchmarks and the demo, which own the pipeline thread."""
-        accepted = self.accept(signal, body, fmt, encoding)
+        accepted = self.acceptor.accept(signal, body, fmt, encoding)
         self.process(accepted)
         return accepted.result
 
     def ingest_request(self, signal: Signal, request: Any, fmt: str = "otlp_grpc") -> IngestResult:
-        accepted = self.accept_request(signal, request, fmt)
+        accepted = self.acceptor.accept_request(signal, request, fmt)
         self.process(accepted)
         return accepted.result
-
-    @staticmethod
-    def _message(rejected: int, errors: list[str], no_session: int) -> str:
-        parts = []
-        if rejected:
-            shown = "; ".join(errors[:MAX_ERRORS_IN_MESSAGE])
-            more = f" (and {len(errors) - MAX_ERRORS_IN_MESSAGE} more)" if len(errors) > MAX_ERRORS_IN_MESSAGE else ""
-            parts.append(f"{rejected} invalid record(s) rejected: {shown}{more}")
-        if no_session:
-            parts.append(f"{no_session} record(s) without a session.id attribute were not sessionized "
-                         "(add a session processor to the browser SDK)")
-        return ". ".join(parts)
 
     # -------------------------------------------------------------------------------------------- tick
 
@@ -263,7 +206,3 @@ class Pipeline:
         if self.sentry is not None:
             self.sentry.shutdown(timeout)
 
-
-def _data_points(request: Any) -> int:
-    return sum(len(getattr(m, m.WhichOneof("data")).data_points) if m.WhichOneof("data") else 1
-               for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)

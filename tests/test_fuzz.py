@@ -10,7 +10,7 @@ import grpc
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from support import logs_request, scrape, total
+from support import logs_request, scrape, total, wait_for
 
 FIXTURE = (__import__("pathlib").Path(__file__).parent / "fixtures" / "payloads" / "otel-proto")
 OK = {200, 400, 413, 415}
@@ -64,7 +64,7 @@ def test_fuzz_http_endpoints(service_factory):
     run()
     assert 400 in statuses and 413 in statuses
     assert requests.get(bg.url("metrics") + "/healthz", timeout=5).status_code == 200
-    assert bg.service.pending == 0
+    wait_for(lambda: bg.pending() == 0, what="no request left pending")
     # Still fully working afterwards.
     t = time.time_ns()
     ok = requests.post(base + "/v1/logs", data=logs_request([("browser.user_action.click", t, {"session.id": "after-fuzz", "url.full": "https://s/"})]).SerializeToString(),
@@ -92,7 +92,6 @@ def test_fuzz_json_records_beside_a_valid_one(service_factory):
 
     run()
     # Every valid click next to the garbage was kept (a garbage record that happens to be a valid click may add more).
-    from support import wait_for
     wait_for(lambda: total(scrape(bg.url("metrics") + "/metrics"), "rum_clicks_total") >= sent, what="all valid clicks")
 
 
@@ -112,5 +111,4 @@ def test_fuzz_grpc(service_factory):
 
     run()
     # An aborted call's status can reach the client before the handler's bookkeeping has run: poll, don't race.
-    from support import wait_for
-    wait_for(lambda: bg.service.pending == 0, what="no request left pending")
+    wait_for(lambda: bg.pending() == 0, what="no request left pending")

@@ -217,7 +217,7 @@ def test_backpressure_http_429_and_grpc_unavailable_with_retry_info(service_fact
     bg.service.worker.submit(gate.wait, 30)  # the pipeline thread is busy
     first = threading.Thread(target=requests.post, args=(bg.url("otlp_http") + "/v1/logs",), kwargs={"json": {}})
     first.start()
-    wait_for(lambda: bg.service.pending == 1, what="the first request to be queued")
+    wait_for(lambda: bg.pending() == 1, what="the first request to be queued")
     try:
         r = requests.post(bg.url("otlp_http") + "/v1/logs", json={})
         assert r.status_code == 429 and r.headers["Retry-After"] == "7"

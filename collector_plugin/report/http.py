@@ -8,6 +8,7 @@ import time
 
 from aiohttp import web
 
+from ..httpserve import authorized
 from .render import to_html, to_json
 
 CACHE_SECONDS = 30.0
@@ -29,7 +30,7 @@ def add_routes(app: web.Application, service) -> None:
     def denied(request: web.Request) -> web.Response | None:
         if service.pipeline.report is None:
             return web.Response(status=404, text="anomaly reports are disabled (report.enabled: false)")
-        if not service._authorized(request.headers.get("Authorization")):
+        if not authorized(service.settings, request.headers.get("Authorization")):
             return web.Response(status=401, text="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         return None
 
