@@ -59,6 +59,7 @@ class Service:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otel-friction-pipeline")
         self.addresses: dict[str, str] = {}
         self.failed = False  # the receiver process died: run_until_signalled returns, and the command exits 1
+        self._gc_was_enabled: bool | None = None  # set by start(), which takes over the cyclic GC
         self._runners: list[web.AppRunner] = []
         self._ticker: asyncio.Task | None = None
         self._metrics_push: OtlpMetricsExporter | None = None
@@ -73,14 +74,14 @@ class Service:
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        # Each 1,000-record request allocates thousands of objects that outlive it (until their session's tick), and
-        # every allocation counts towards a young collection, so at the default threshold (700) the cyclic GC ran
-        # several times a request. Measured by perf before events were built untracked (native/src/classify.rs):
-        # 16% of the service's CPU at 700, 11.5% at these, 6.8% at 50,000/20/100; since then 2.4% at these. The
-        # pipeline makes no reference cycles (tests/test_gc.py), so rarer collections only delay freeing the
-        # libraries' few cycles; larger values would hold the GIL longer per collection, which the /metrics
-        # endpoint waits for. See also _tick's gc.freeze().
-        gc.set_threshold(10_000, 10, 10)
+        # The cyclic GC runs once per tick, not on allocation counts (_tick). Automatic collections came in the middle
+        # of a tick, when its outputs were alive: at half load a young collection about once a request, and every
+        # tenth one walked ~60k objects for 30-100 ms. Collecting once, when the tick's outputs are gone, walks only
+        # what survives: GC CPU over a 30 s half-load run went from 1.4 s to 0.6 s (BENCHMARKS.md). Its pause (~28 ms
+        # a tick) raised the p99 while the receivers shared this process's GIL; they have their own now. The
+        # pipeline makes no reference cycles (tests/test_gc.py): between ticks, only the libraries' few cycles wait.
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         self._stop_requested = asyncio.Event()
         s = self.settings.server
         if s.otlp_http or s.otlp_grpc:
@@ -146,6 +147,8 @@ class Service:
         self.worker.shutdown(wait=True)
         if self._metrics_push is not None:
             await loop.run_in_executor(None, self._metrics_push.shutdown)
+        if self._gc_was_enabled:
+            gc.enable()  # in process (tests, the demo), the rest of the program gets its collections back
         log.info("otel-friction stopped")
 
     async def run_until_signalled(self) -> bool:
@@ -175,12 +178,15 @@ class Service:
                 log.exception("tick failed")
 
     def _tick(self) -> None:
-        self.pipeline.tick()
-        # Open sessions are many long-lived objects without reference cycles (tests/test_gc.py). A full collection
-        # would walk them all holding the GIL: 100+ ms with a few thousand sessions. What survived a tick goes to the
-        # permanent generation instead, so collections walk only what is new; the frozen objects are still freed by
-        # reference counting when their session ends.
-        gc.freeze()
+        try:
+            self.pipeline.tick()
+        finally:
+            # See start(). Then what survived goes to the permanent generation, so the next collection walks only
+            # what is new: open sessions are many long-lived objects, and walking them all took 100+ ms with a few
+            # thousand sessions. Frozen objects are still freed by reference counting when their session ends; the
+            # collection first means no cyclic garbage is ever frozen.
+            gc.collect()
+            gc.freeze()
 
     # ---------------------------------------------------------------------------- the receiver process
 

@@ -1,9 +1,11 @@
-"""The service freezes what survives each tick out of the cyclic GC's reach (server.Service._tick). That is only
-safe if the pipeline's objects form no reference cycles, which would then never be freed: this checks it."""
+"""The service runs the cyclic GC once per tick and then freezes what survived out of its reach
+(server.Service._tick). That is only safe if the pipeline's objects form no reference cycles, which would then never
+be freed: this checks it, and that other code's cycles are collected before they could be frozen."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
@@ -11,6 +13,7 @@ from collector_plugin.emit.exporter import InMemorySpanExporter
 from collector_plugin.pipeline import Pipeline
 from collector_plugin.simulate import ShopSimulator, to_requests
 from conftest import make_settings
+from support import wait_for
 
 
 @pytest.mark.parametrize("report", [False, True], ids=["no-report-store", "report-store"])
@@ -52,3 +55,19 @@ def test_events_are_not_tracked_by_the_cyclic_gc():
     held = [e for s in pipeline.sessions.sessions.values() for e in s.pending]
     assert len(held) > 100
     assert not any(gc.is_tracked(o) for e in held for o in (e, e.detail, e.client))
+
+
+def test_the_service_collects_cycles_at_its_ticks_before_freezing_what_survives(service):
+    bg, _ = service
+    assert not gc.isenabled()  # no collections on allocation counts, in the middle of a tick's work
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # a library's cycle, garbage once dropped: frozen with the tick's survivors, it would never go
+    gone = weakref.ref(node)
+    del node
+    wait_for(lambda: gone() is None, timeout=10, what="the cycle collected at a tick")
+    bg.stop()
+    assert gc.isenabled()  # the rest of the process gets automatic collections back
