@@ -21,6 +21,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,10 +38,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGETS = {"events_per_s_per_core": 100_000, "collector_ratio": 1.0, "p99_batch_ms": 50.0, "bytes_per_idle_session": 1024}
 
+# pairs: (b) protobuf and (c) alternate this many times; the headline figures are medians, the ratio the median of
+# the pairs' ratios, because this machine's speed drifts by up to 2x from minute to minute (BENCHMARKS.md).
 FULL = dict(records=60_000, load_s=20.0, variant_s=12.0, collector_s=12.0, latency_s=30.0, memory="100000,1000000",
-            memory_budget_s=400.0, profile_records=30_000, decode_min_s=2.0)
+            memory_budget_s=400.0, profile_records=30_000, decode_min_s=2.0, pairs=3)
 QUICK = dict(records=20_000, load_s=8.0, variant_s=5.0, collector_s=5.0, latency_s=10.0, memory="100000",
-             memory_budget_s=40.0, profile_records=10_000, decode_min_s=0.5)
+             memory_budget_s=40.0, profile_records=10_000, decode_min_s=0.5, pairs=1)
 CONCURRENCY = 4
 INACTIVITY_S = 5
 FLUSH_S = 1
@@ -376,8 +379,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller run, under ~2 minutes")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: json,grpc,collector,latency,memory,profile")
+    ap.add_argument("--pairs", type=int, help="alternating (b) protobuf / (c) collector pairs (full: 3, quick: 1)")
     args = ap.parse_args()
-    cfg = QUICK if args.quick else FULL
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.pairs:
+        cfg["pairs"] = args.pairs
     skip = set(filter(None, args.skip.split(",")))
     t_start = time.monotonic()
     result: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
@@ -405,11 +411,35 @@ def main() -> None:
     result["decode"] = decode_ceiling(bodies, counts, cfg["decode_min_s"])
     log(f"    {result['decode']['events_per_cpu_s']:,.0f} records per CPU-second")
 
-    log(f"(b) otel-friction end to end, OTLP/HTTP protobuf, closed loop {cfg['load_s']:.0f}s + drain")
-    e2e = otel_friction(workdir, pb_file, "http-protobuf", cfg["load_s"], pass_base=0)
-    result["e2e_http_protobuf"] = e2e
-    log(f"    {e2e['events_per_cpu_s']:,.0f} events/CPU-s, {e2e['events_per_s_wall']:,.0f} events/s wall, "
-        f"{e2e['spans_at_sink']:,} spans at sink, {e2e['sessions_ended']:.0f} sessions ended")
+    if "collector" not in skip:
+        try:
+            binary, version = collector_binary()
+        except (subprocess.SubprocessError, OSError, IndexError) as exc:
+            log(f"(c) skipped: no collector binary ({exc!r})")
+            skip.add("collector")
+        else:
+            result["machine"]["collector_version"] = version
+    e2e_runs, collector_runs = [], []
+    for i in range(cfg["pairs"]):
+        pair = f" (pair {i + 1} of {cfg['pairs']})" if cfg["pairs"] > 1 else ""
+        log(f"(b) otel-friction end to end, OTLP/HTTP protobuf, closed loop {cfg['load_s']:.0f}s + drain{pair}")
+        e2e = otel_friction(workdir, pb_file, "http-protobuf", cfg["load_s"], pass_base=0)
+        e2e_runs.append(e2e)
+        log(f"    {e2e['events_per_cpu_s']:,.0f} events/CPU-s, {e2e['events_per_s_wall']:,.0f} events/s wall, "
+            f"{e2e['spans_at_sink']:,} spans at sink, {e2e['sessions_ended']:.0f} sessions ended")
+        if "collector" not in skip:
+            log(f"(c) collector pass-through ({version}, GOMAXPROCS=1), {cfg['collector_s']:.0f}s{pair}")
+            r = collector(workdir, pb_file, cfg["collector_s"], binary)
+            collector_runs.append(r)
+            log(f"    {r['events_per_cpu_s']:,.0f} records/CPU-s, {r['events_per_s_wall']:,.0f} records/s wall, "
+                f"{r['records_at_sink']:,} of {r['events']:,} at sink")
+    # The details reported are the median run's.
+    e2e = result["e2e_http_protobuf"] = _median_run(e2e_runs)
+    result["e2e_http_protobuf_runs"] = [r["events_per_cpu_s"] for r in e2e_runs]
+    if collector_runs:
+        result["collector"] = _median_run(collector_runs)
+        result["collector_runs"] = [r["events_per_cpu_s"] for r in collector_runs]
+        result["collector_ratio_pairs"] = [b["events_per_cpu_s"] / c["events_per_cpu_s"] for b, c in zip(e2e_runs, collector_runs)]
     if "json" not in skip:
         log(f"(b) OTLP/HTTP JSON, {cfg['variant_s']:.0f}s")
         r = otel_friction(workdir, json_file, "http-json", cfg["variant_s"], pass_base=10_000)
@@ -420,19 +450,6 @@ def main() -> None:
         r = otel_friction(workdir, pb_file, "grpc", cfg["variant_s"], pass_base=20_000)
         result["e2e_grpc"] = r
         log(f"    {r['events_per_cpu_s']:,.0f} events/CPU-s, {r['events_per_s_wall']:,.0f} events/s wall")
-    if "collector" not in skip:
-        try:
-            binary, version = collector_binary()
-        except (subprocess.SubprocessError, OSError, IndexError) as exc:
-            log(f"(c) skipped: no collector binary ({exc!r})")
-            skip.add("collector")
-    if "collector" not in skip:
-        result["machine"]["collector_version"] = version
-        log(f"(c) collector pass-through ({version}, GOMAXPROCS=1), {cfg['collector_s']:.0f}s")
-        r = collector(workdir, pb_file, cfg["collector_s"], binary)
-        result["collector"] = r
-        log(f"    {r['events_per_cpu_s']:,.0f} records/CPU-s, {r['events_per_s_wall']:,.0f} records/s wall, "
-            f"{r['records_at_sink']:,} of {r['events']:,} at sink")
     if "latency" not in skip:
         rate = 0.5 * e2e["load"]["requests_per_s"]
         log(f"(d) latency at half the measured max load: {rate:.2f} req/s paced, {cfg['latency_s']:.0f}s")
@@ -464,6 +481,10 @@ def main() -> None:
         print_table(result)
 
 
+def _median_run(runs: list[dict]) -> dict:
+    return sorted(runs, key=lambda r: r["events_per_cpu_s"])[(len(runs) - 1) // 2]
+
+
 def summarize(r: dict) -> None:
     """The headline figures (flat keys, for scripts comparing runs) and each target's ratio."""
     e2e = r["e2e_http_protobuf"]
@@ -478,7 +499,7 @@ def summarize(r: dict) -> None:
     col = r.get("collector")
     r["collector_passthrough_events_per_s"] = col["events_per_cpu_s"] if col else None
     r["collector_passthrough_events_per_s_wall"] = col["events_per_s_wall"] if col else None
-    r["collector_ratio"] = e2e["events_per_cpu_s"] / col["events_per_cpu_s"] if col else None
+    r["collector_ratio"] = statistics.median(r["collector_ratio_pairs"]) if col else None
     lat = r.get("latency_half_load", {}).get("load", {}).get("latency_ms", {})
     r["p50_batch_ms"], r["p99_batch_ms"] = lat.get("p50"), lat.get("p99")
     steps = r.get("memory", {}).get("steps", [])
@@ -510,7 +531,8 @@ def print_table(r: dict) -> None:
          f(r["grpc_events_per_s_wall"]) + " events/s wall"),
         ("collector pass-through (GOMAXPROCS=1)", f(r["collector_passthrough_events_per_s"]) + " records/CPU-s",
          f(r["collector_passthrough_events_per_s_wall"]) + " records/s wall"),
-        ("otel-friction / collector per core", f(r["collector_ratio"], "{:.3f}×"), ""),
+        ("otel-friction / collector per core", f(r["collector_ratio"], "{:.3f}×"),
+         "median of pairs " + ", ".join(f"{x:.3f}" for x in r.get("collector_ratio_pairs", []))),
         ("latency per 1,000-event request @ half load", f"p50 {f(r['p50_batch_ms'], '{:.1f}')} ms, p99 {f(r['p99_batch_ms'], '{:.1f}')} ms", ""),
         ("RSS per idle session", ", ".join(f"{n:,}: {b:,.0f} B" for n, b in r["bytes_per_idle_session_by_count"].items()) or "n/a", ""),
         ("spans received by the sink (e2e protobuf run)", f(r["spans_exported"]), ""),
