@@ -115,3 +115,33 @@ def test_a_taken_port_is_a_clear_startup_error():
     assert r.returncode == 1
     assert "otel-friction: cannot start: the OTLP receivers could not start" in r.stderr
     assert f"127.0.0.1', {port}" in r.stderr or f"127.0.0.1:{port}" in r.stderr  # the address that was taken
+
+
+def test_every_request_answered_200_before_sigterm_is_processed():
+    # The receiver answers once it has handed a request over; stopping drains the hand-over before the service ends
+    # its sessions. Requests keep coming while SIGTERM arrives: each one answered 200 must be in a session trace.
+    sink = OtlpSink()
+    proc, addresses = _serve(sink)
+    url = f"http://{addresses['otlp_http']}/v1/logs"
+    answered: list[str] = []
+    try:
+        with requests.Session() as http:
+            for i in range(2000):  # bounded: stops at the first refused connection after SIGTERM
+                sid = f"drain-{i}"
+                body = logs_request([("browser.page_view", time.time_ns(), {"session.id": sid, "url.full": "https://s.example/"})])
+                try:
+                    r = http.post(url, data=body.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+                except requests.ConnectionError:
+                    break
+                if r.status_code == 200:
+                    answered.append(sid)
+                if len(answered) == 20:
+                    proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert len(answered) >= 20
+        ended = {attr(s, "session.id") for s in sink.spans() if s.name == "session"}
+        assert set(answered) <= ended, sorted(set(answered) - ended)[:5]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sink.close()
