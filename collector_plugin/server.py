@@ -208,6 +208,7 @@ class Service:
                 break
             kind = message[0]
             if kind == "accepted":
+                selfm.requests_queued.inc()
                 self.worker.submit(self._process, message[1])
             elif kind == "count":
                 if message[1] in _RECEIVER_COUNTS:
@@ -229,6 +230,7 @@ class Service:
             log.exception("processing an accepted request failed", extra={"signal": accepted.signal})
             self.pipeline.selfm.dropped.labels(accepted.signal, "internal_error").inc(accepted.records)
         finally:
+            self.pipeline.selfm.requests_queued.dec()
             self._send(("processed",))
 
     def sync(self, timeout: float = 30.0) -> int:

@@ -231,9 +231,11 @@ def test_backpressure_http_429_and_grpc_unavailable_with_retry_info(service_fact
         retry = error_details_pb2.RetryInfo()
         status_pb2.Status.FromString(details).details[0].Unpack(retry)
         assert retry.retry_delay.seconds == 7
+        assert total(scrape(bg.url("metrics") + "/metrics"), "otel_friction_requests_queued") == 1
     finally:
         gate.set()
         first.join(10)
+    wait_for(lambda: total(scrape(bg.url("metrics") + "/metrics"), "otel_friction_requests_queued") == 0, what="the queue to empty")
     m = scrape(bg.url("metrics") + "/metrics")
     assert total(m, "otel_friction_requests_throttled_total", transport="http") == 1
     assert total(m, "otel_friction_requests_throttled_total", transport="grpc") == 1

@@ -19,6 +19,7 @@ class SelfMetrics:
         self.requests_rejected = Counter("otel_friction_requests_rejected", "Whole requests refused, by reason.", ("transport", "reason"), registry=r)
         self.requests_throttled = Counter("otel_friction_requests_throttled", "Requests answered 429 (HTTP) or UNAVAILABLE with RetryInfo (gRPC) because the pipeline was full.",
                                           ("transport",), registry=r)
+        self.requests_queued = Gauge("otel_friction_requests_queued", "Accepted requests waiting for the pipeline thread.", registry=r)
         self.sessions_active = Gauge("otel_friction_sessions_active", "Sessions currently held in memory.", registry=r)
         self.sessions_evicted = Counter("otel_friction_sessions_evicted", "Sessions ended early because the session table was full.", registry=r)
         self.sessions_ended = Counter("otel_friction_sessions_ended", "Sessions ended, by reason.", ("reason",), registry=r)
