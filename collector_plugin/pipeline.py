@@ -1,9 +1,10 @@
 """The pipeline: ingest → normalize → sessionize → (detect) → emit, on one thread that owns all state.
 
 A request is accepted first (decoded and validated, ``ingest/accept.py``: the sender gets its answer from that, in the
-receiver process when served); ``process`` runs per accepted request and only buffers classified, normalized events; ``tick`` runs every flush interval and does the
-per-session work, so metric updates and span exports are batched per interval, not per event. Transports call
-``process`` and ``tick`` from a single worker thread; tests call ``ingest_*`` (both steps) directly.
+receiver process when served); ``process`` runs per accepted request and only buffers classified, normalized events;
+``tick`` runs every flush interval and does the per-session work, so metric updates and span exports are batched per
+interval, not per event. Transports call ``process`` and ``tick`` from a single worker thread; tests call ``ingest_*``
+(both steps) directly.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .log import get_logger
 from .emit.sentry import SentryForwarder
 from .emit.spans import SpanBuilder, to_request
 from .ingest.accept import Acceptor, Accepted, IngestResult
-from .ingest.classify import Classified, Limits, classify
+from .ingest.classify import Classified, classify
 from .ingest.decode import Format, Signal
 from .normalize import Normalizer
 from .report import ReportAggregator
@@ -47,8 +48,8 @@ class Pipeline:
         self.exporters = list(exporters or [])
         self.sentry = SentryForwarder(settings.errors, self.selfm) if settings.errors.sentry_dsn else None
         self.clock = clock
-        self.limits = Limits(settings.server.max_attributes_per_record, settings.server.max_attribute_length)
-        self.acceptor = Acceptor(self.limits, settings.server.max_body_bytes, self.normalizer.masker)
+        self.acceptor = Acceptor(settings, self.normalizer.masker)
+        self.limits = self.acceptor.limits
         self._carry: list[Output] = []  # outputs produced outside a tick (evictions), emitted on the next tick
         self.report = ReportAggregator.from_settings(settings, clock=clock, registry=self.registry, budget=self.metrics._budget)
         self.restored_sessions = self.restore()

@@ -38,7 +38,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from .config import Settings
 from .httpserve import authorized, serve_http
 from .ingest.accept import Accepted, Acceptor, IngestResult
-from .ingest.classify import Limits
 from .ingest.decode import PROTOBUF, RequestError, decode, media_format
 from .log import get_logger, setup_logging
 from .normalize.pii import Masker
@@ -62,8 +61,7 @@ def main(settings: Settings, conn: Connection) -> None:
 class Receiver:
     def __init__(self, settings: Settings, conn: Connection):
         self.settings = settings
-        s = settings.server
-        self.acceptor = Acceptor(Limits(s.max_attributes_per_record, s.max_attribute_length), s.max_body_bytes, Masker(settings.pii))
+        self.acceptor = Acceptor(settings, Masker(settings.pii))
         self.pending = 0  # handed to the service, not yet processed
         self._conn = conn
         # Handing over a 1,000-record request is a ~350 kB write the service reads between its own work: from a

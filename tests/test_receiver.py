@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -33,10 +34,18 @@ def _receiver_pid(pid: int) -> int:
     return receiver
 
 
-def _serve(sink: OtlpSink, **popen):
+@contextmanager
+def _serving(**popen):
+    """``otel-friction serve`` exporting to a fresh sink: (process, its addresses, the sink); both stopped after."""
+    sink = OtlpSink()
     proc = subprocess.Popen(CLI + ["serve", "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "none", "--metrics", "127.0.0.1:0",
                                    "--export-otlp", sink.url], stderr=subprocess.PIPE, text=True, **popen)
-    return proc, _read_addresses(proc)
+    try:
+        yield proc, _read_addresses(proc), sink
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sink.close()
 
 
 def _open_session(addresses, sid: str) -> None:
@@ -58,9 +67,7 @@ def _refused(hostport: str) -> bool:
 
 
 def test_when_the_receiver_dies_the_service_ends_its_sessions_and_exits_with_an_error():
-    sink = OtlpSink()
-    proc, addresses = _serve(sink)
-    try:
+    with _serving() as (proc, addresses, sink):
         _open_session(addresses, "orphaned-receiver")
         os.kill(_receiver_pid(proc.pid), signal.SIGKILL)
         assert proc.wait(timeout=30) == 1  # for the supervisor to restart it whole
@@ -68,41 +75,25 @@ def test_when_the_receiver_dies_the_service_ends_its_sessions_and_exits_with_an_
         assert [attr(r, "session.id") for r in roots] == ["orphaned-receiver"]
         assert attr(roots[0], "rum.session.end_reason") == "shutdown"
         assert "the receiver process exited unexpectedly" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        sink.close()
 
 
 def test_sigterm_to_the_whole_process_group_is_a_clean_stop():
     # systemd's default KillMode and Ctrl-C signal every process of the group: the receiver must leave the stop to
     # the service (which drains it first), not die on its own and read as a crash.
-    sink = OtlpSink()
-    proc, addresses = _serve(sink, start_new_session=True)
-    try:
+    with _serving(start_new_session=True) as (proc, addresses, sink):
         _open_session(addresses, "group-signalled")
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert [attr(s, "session.id") for s in sink.spans() if s.name == "session"] == ["group-signalled"]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        sink.close()
 
 
 def test_when_the_service_is_killed_its_receiver_stops_answering():
     # An orphaned receiver would answer 200 to data nobody processes; it must go, and free the port for a restart.
-    sink = OtlpSink()
-    proc, addresses = _serve(sink)
-    try:
+    with _serving() as (proc, addresses, sink):
         _open_session(addresses, "killed-service")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         wait_for(lambda: _refused(addresses["otlp_http"]), timeout=10, what="the OTLP port to refuse connections")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        sink.close()
 
 
 def test_a_taken_port_is_a_clear_startup_error():
@@ -120,28 +111,21 @@ def test_a_taken_port_is_a_clear_startup_error():
 def test_every_request_answered_200_before_sigterm_is_processed():
     # The receiver answers once it has handed a request over; stopping drains the hand-over before the service ends
     # its sessions. Requests keep coming while SIGTERM arrives: each one answered 200 must be in a session trace.
-    sink = OtlpSink()
-    proc, addresses = _serve(sink)
-    url = f"http://{addresses['otlp_http']}/v1/logs"
     answered: list[str] = []
-    try:
-        with requests.Session() as http:
-            for i in range(2000):  # bounded: stops at the first refused connection after SIGTERM
-                sid = f"drain-{i}"
-                body = logs_request([("browser.page_view", time.time_ns(), {"session.id": sid, "url.full": "https://s.example/"})])
-                try:
-                    r = http.post(url, data=body.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}, timeout=10)
-                except requests.ConnectionError:
-                    break
-                if r.status_code == 200:
-                    answered.append(sid)
+    with _serving() as (proc, addresses, sink), requests.Session() as http:
+        url = f"http://{addresses['otlp_http']}/v1/logs"
+        for i in range(2000):  # bounded: stops at the first refused connection after SIGTERM
+            sid = f"drain-{i}"
+            body = logs_request([("browser.page_view", time.time_ns(), {"session.id": sid, "url.full": "https://s.example/"})])
+            try:
+                r = http.post(url, data=body.SerializeToString(), headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+            except requests.ConnectionError:
+                break
+            if r.status_code == 200:
+                answered.append(sid)
                 if len(answered) == 20:
                     proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         assert len(answered) >= 20
         ended = {attr(s, "session.id") for s in sink.spans() if s.name == "session"}
         assert set(answered) <= ended, sorted(set(answered) - ended)[:5]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        sink.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import Settings
 from ..normalize.pii import Masker
 from .classify import Limits, Validated, validate
 from .decode import Format, RequestError, Signal, decode, decompress
@@ -34,9 +35,10 @@ class Accepted:
 
 
 class Acceptor:
-    def __init__(self, limits: Limits, max_body_bytes: int, masker: Masker):
-        self.limits = limits
-        self.max_body_bytes = max_body_bytes
+    def __init__(self, settings: Settings, masker: Masker):
+        s = settings.server
+        self.limits = Limits(s.max_attributes_per_record, s.max_attribute_length)  # classification reads them too
+        self.max_body_bytes = s.max_body_bytes
         self.masker = masker
 
     def accept(self, signal: Signal, body: bytes, fmt: Format, encoding: str | None = None) -> Accepted:
