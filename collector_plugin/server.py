@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
 from . import receiver
@@ -54,6 +55,9 @@ class Service:
     def __init__(self, settings: Settings, *, exporters: list[SpanExporter] | None = None, pipeline: Pipeline | None = None):
         self.settings = settings
         self.pipeline = pipeline or Pipeline(settings)
+        # process_start_time_seconds tells the alert rules that a new instance's counters began at zero (a rollout's
+        # new pods): without it, the first counts of its series would be missed (monitoring/rules.py, _increase).
+        ProcessCollector(registry=self.pipeline.registry)
         # Destinations from the settings, plus any given here (tests add an in-memory one).
         self.pipeline.exporters.extend(build_exporters(settings, self.pipeline.selfm) + list(exporters or []))
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otel-friction-pipeline")

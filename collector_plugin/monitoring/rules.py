@@ -132,15 +132,18 @@ def _increase(sel: str, window: str) -> str:
 
     Counters with labels appear on their first increment, so a series' first scraped value is already N; increase()
     only sees growth between samples and misses those N (a series born at 5 that stays there has an increase of 0).
-    A series with no sample ``offset window`` ago, while Prometheus was already scraping its target then
-    (``up offset window == 1``), was born inside the window: all of its value counts. The new-series term comes first
-    so that ``or`` (which matches label sets without the metric name) keeps it over increase()'s partial value.
+    A series with no sample ``offset window`` ago was born inside the window, and all of its value counts, when its
+    target was either scraped by Prometheus then (``up offset window == 1``) or started inside the window
+    (``process_start_time_seconds``: its counters began at zero since, which covers every new pod of a rollout,
+    whose new address is a new ``instance``). The new-series term comes first so that ``or`` (which matches label
+    sets without the metric name) keeps it over increase()'s partial value.
 
-    When Prometheus was not scraping the target ``window`` ago (it started since, or the target was down), an absent
+    Otherwise (Prometheus started since, or the target was down, and the process is older than the window) an absent
     series may be an old one it never saw, whose value is a lifetime total: then increase() alone is used, as before.
     Wrap the result in ``sum by (...)``: the ``or`` must pick per series, before aggregation (after it, one old series
     of a group would hide a new one)."""
-    return (f"(({sel} unless {sel} offset {window}) and on (job, instance) (up offset {window} == 1))\n"
+    fresh = f"up offset {window} == 1 or process_start_time_seconds > time() - {_seconds(window)}"
+    return (f"(({sel} unless {sel} offset {window}) and on (job, instance) ({fresh}))\n"
             f"  or increase({sel}[{window}])")
 
 

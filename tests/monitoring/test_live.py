@@ -136,6 +136,16 @@ def test_template_variable_queries_return_values(live):
             assert any(m.group(2) in s for s in r["data"]), (name, v["name"])
 
 
+def test_new_instances_are_known_to_have_started_inside_the_alert_windows(live):
+    """Both services started minutes ago, Prometheus sees it (process_start_time_seconds): the counting alerts then count
+    the whole value of their new series, as for a rollout's new pod (monitoring/rules.py, _increase)."""
+    window = rules._seconds(rules.RuleParams().checkout_error_window)
+    r = requests.get(f"{live['url']}/api/v1/query", params={"query": f"process_start_time_seconds > time() - {window}"},
+                     timeout=10).json()
+    started = {s["metric"]["instance"] for s in r["data"]["result"]}
+    assert started == {live["bg"].service.addresses["metrics"], live["reporting"].service.addresses["metrics"]}
+
+
 def test_exemplars_carry_trace_ids(live):
     now = time.time()
     r = requests.get(f"{live['url']}/api/v1/query_exemplars",

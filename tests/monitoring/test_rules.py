@@ -53,17 +53,22 @@ def born_at_first_value() -> dict:
     first error-click episodes, a new error group, the first dropped spans). increase() only sees growth between
     samples: a series born at 5 that stays at 5 has an increase of 0. These series are born at 7d and stay flat.
 
-    Instance ``a`` was scraped all along: its new series must page. Two look-alikes must not: instance ``late``, whose
-    scraping starts at 7d with counters already high (a new Prometheus, a long-running processor), and instance ``gap``,
-    unreachable for 30 minutes, whose series come back with the value they had before."""
+    Instance ``a`` was scraped all along: its new series must page. So must those of instance ``fresh``, a process
+    started a minute before its first scrape at 7d (a new pod of a rollout: a new address, so a new ``instance``), whose
+    counters began at zero. Two look-alikes must not: instance ``late``, whose scraping starts at 7d with counters
+    already high (a new Prometheus, a long-running processor), and instance ``gap``, unreachable for 30 minutes, whose
+    series come back with the value they had before."""
     shop = {"service_name": "shop"}
-    a, late, gap = ({"job": "otel-friction", "instance": i} for i in ("a", "late", "gap"))
+    a, fresh, late, gap = ({"job": "otel-friction", "instance": i} for i in ("a", "fresh", "late", "gap"))
     end = BASE + 24
     new = lambda first: f"_x{BASE} {first:g}x24"  # noqa: E731 - absent for 7 days, born at 7d with `first`, then flat
     gapped = lambda v: f"{v:g}x{BASE - 6} _x6 {v:g}x23"  # noqa: E731 - present, absent 7d-25m .. 7d, back (same value)
     series = [
         {"series": _lab("up", a), "values": f"1x{end}"},
+        {"series": _lab("up", fresh), "values": f"_x{BASE} 1x24"},
+        {"series": _lab("process_start_time_seconds", fresh), "values": f"_x{BASE} {BASE * 300 - 60}x24"},
         {"series": _lab("up", late), "values": f"_x{BASE} 1x24"},
+        {"series": _lab("process_start_time_seconds", late), "values": f"_x{BASE} 86400x24"},  # started 6 days before
         {"series": _lab("up", gap), "values": f"1x{BASE - 6} 0x5 1x23"},
         # instance a: born inside the window at (or above) the threshold -> pages; below it -> silent
         {"series": _lab("rum_error_clicks_total", {**a, **shop, "page": "/cart", "device": "desktop", "element": "#apply-coupon"}), "values": new(5)},
@@ -73,6 +78,9 @@ def born_at_first_value() -> dict:
         {"series": _lab("rum_js_errors_total", {**a, **shop, "page": "/checkout/payment", "error_type": "RangeError"}), "values": new(3)},
         {"series": _lab("rum_js_errors_total", {**a, **shop, "page": "/checkout/payment", "error_type": "SyntaxError"}), "values": new(2)},
         {"series": _lab("otel_friction_spans_dropped_total", {**a, "destination": "otlp", "reason": "queue_full"}), "values": new(7)},
+        # instance fresh: started just before its first scrape, so every value is new -> pages like a
+        {"series": _lab("rum_error_clicks_total", {**fresh, **shop, "page": "/cart", "device": "desktop", "element": "#fresh"}), "values": new(5)},
+        {"series": _lab("otel_friction_spans_dropped_total", {**fresh, "destination": "otlp", "reason": "queue_full"}), "values": new(7)},
         # instance late: scraped from 7d on, lifetime totals far above every threshold -> silent
         {"series": _lab("rum_error_clicks_total", {**late, **shop, "page": "/cart", "device": "desktop", "element": "#late"}), "values": new(200)},
         {"series": _lab("rum_error_group_sessions_total", {**late, **shop, "error_group": "1a7e1a7e1a7e"}), "values": new(50)},
@@ -85,15 +93,18 @@ def born_at_first_value() -> dict:
     # "for" from the born series' first evaluation (7d): RumErrorClicksOnCheckout 5m, OtelFrictionSpansDropped 5m.
     checks = [
         ("RumErrorClicksOnCheckout", day7(-5), []),
-        ("RumErrorClicksOnCheckout", day7(5), [expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#apply-coupon")]),
-        ("RumErrorClicksOnCheckout", day7(10), [expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#apply-coupon")]),
+        ("RumErrorClicksOnCheckout", day7(5), [expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#apply-coupon"),
+                                               expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#fresh")]),
+        ("RumErrorClicksOnCheckout", day7(10), [expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#apply-coupon"),
+                                                expect("RumErrorClicksOnCheckout", **shop, page="/cart", element="#fresh")]),
         ("RumErrorClicksOnCheckout", day7(20), []),  # the episodes are older than the 15-minute window
         ("RumNewErrorGroup", day7(10), [expect("RumNewErrorGroup", **shop, error_group="b0rnat3b0rn0")]),
         ("RumNewErrorGroup", day7(55), [expect("RumNewErrorGroup", **shop, error_group="b0rnat3b0rn0")]),
         ("RumNewErrorGroup", day7(65), []),
         ("RumNewErrorOnCheckout", day7(10), [expect("RumNewErrorOnCheckout", **shop, page="/checkout/payment", error_type="RangeError")]),
         ("RumNewErrorOnCheckout", day7(40), []),
-        ("OtelFrictionSpansDropped", day7(5), [expect("OtelFrictionSpansDropped", **a, destination="otlp", reason="queue_full")]),
+        ("OtelFrictionSpansDropped", day7(5), [expect("OtelFrictionSpansDropped", **a, destination="otlp", reason="queue_full"),
+                                               expect("OtelFrictionSpansDropped", **fresh, destination="otlp", reason="queue_full")]),
         ("OtelFrictionSpansDropped", day7(15), []),
     ]
     assert all(int(t[:-1]) <= end * 5 for _, t, _ in checks)  # every evaluation within the series
