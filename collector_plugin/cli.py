@@ -105,7 +105,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from .monitoring.build import main as build_main
 
-    return build_main(args.root, args.check)
+    return build_main(args)
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
@@ -172,7 +172,9 @@ def parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="regenerate dashboards/*.json and alert_rules/**.yaml from collector_plugin/monitoring/")
     build.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
-    build.add_argument("--root", type=Path, help="repository root to write into (default: this checkout)")
+    build.add_argument("--root", type=Path, help="directory to write dashboards/ and alert_rules/ into (default: this checkout)")
+    from .monitoring.rules import add_url_arguments
+    add_url_arguments(build)
     build.set_defaults(func=cmd_build)
 
     provision = sub.add_parser("provision", help="create folders, upsert dashboards and alert rules, set folder permissions in Grafana")

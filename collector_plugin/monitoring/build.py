@@ -1,7 +1,12 @@
-"""``otel-friction build``: write dashboards/*.json and alert_rules/**.yaml from the Python sources (``--check``: fail if stale)."""
+"""``otel-friction build``: write dashboards/*.json and alert_rules/**.yaml from the Python sources (``--check``: fail if stale).
+
+The checked-in files link to local defaults (Grafana on localhost:3000, the report on localhost:9478). A deployment
+builds its own copy with its addresses (``--root DIR --report-url ... --dashboard-base-url ...``); ``provision`` takes
+the same options."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,7 +36,7 @@ def to_yaml(data: dict) -> str:
 
 def artifacts(params: rules.RuleParams = rules.RuleParams()) -> dict[str, str]:
     """Relative path → file content of every generated file."""
-    out = {f"dashboards/{name}.json": json.dumps(dashboards.render(name), indent=2, sort_keys=True) + "\n"
+    out = {f"dashboards/{name}.json": json.dumps(dashboards.render(name, params.report_url), indent=2, sort_keys=True) + "\n"
            for name in dashboards.DASHBOARDS}
     out["alert_rules/prometheus/otel-friction.yaml"] = to_yaml(rules.prometheus_rules(params))
     out["alert_rules/grafana/otel-friction.yaml"] = to_yaml(rules.grafana_rules(params))
@@ -56,12 +61,16 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def main(root: Path | None, check: bool) -> int:
-    root = root or repo_root()
-    changed = build(root, check=check)
-    if check:
+def main(args: argparse.Namespace) -> int:
+    params = rules.url_params(args)
+    if args.root is None and params != rules.RuleParams():
+        print("otel-friction: give --root DIR with your own URLs: the files checked in here keep the defaults", file=sys.stderr)
+        return 2
+    root = args.root or repo_root()
+    changed = build(root, check=args.check, params=params)
+    if args.check:
         if changed:
-            print("stale generated files (run `otel-friction build`):\n  " + "\n  ".join(changed), file=sys.stderr)
+            print("stale generated files (run `otel-friction build` with the same options):\n  " + "\n  ".join(changed), file=sys.stderr)
             return 1
         print("generated files are up to date")
         return 0

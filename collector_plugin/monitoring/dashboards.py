@@ -141,10 +141,11 @@ def _base(uid: str, title: str, description: str, variables: tuple[str, ...]) ->
     return b.with_variable(d.DatasourceVariable("tempo").label("Tempo").type("tempo"))
 
 
-def report_url_variable() -> d.TextBoxVariable:
-    """The anomaly report's URL as Grafana users reach it (otel-friction's metrics port, ``GET /report``). Hidden; set it
-    with ``var-report_url=...`` in the dashboard URL, in the dashboard's settings, or change ``rules.REPORT_URL``."""
-    return (d.TextBoxVariable("report_url").label("Anomaly report URL").default_value(REPORT_URL).hide(VariableHide.HIDE_VARIABLE)
+def report_url_variable(url: str) -> d.TextBoxVariable:
+    """The anomaly report's URL as Grafana users reach it (otel-friction's metrics port, ``GET /report``). Hidden; its
+    default comes from ``otel-friction build/provision --report-url``, and ``var-report_url=...`` in a dashboard URL
+    overrides it."""
+    return (d.TextBoxVariable("report_url").label("Anomaly report URL").default_value(url).hide(VariableHide.HIDE_VARIABLE)
             .description("otel-friction's anomaly report page: GET /report on its metrics port (docs/anomaly-reports.md)"))
 
 
@@ -171,12 +172,12 @@ def anomalies(lay: _Layout, w: int = 24, h: int = 8) -> table.Panel:
             .data_links([report_link()]))
 
 
-def overview() -> d.Dashboard:
+def overview(report_url: str = REPORT_URL) -> d.Dashboard:
     lay = _Layout()
     b = _base("otel-friction-overview", "Frontend overview",
               "Sessions, page views, JS errors and friction of the browser apps, from otel-friction's rum_* metrics.",
               ("service", "page", "device", "visitor", "source"))
-    b = b.with_variable(report_url_variable()).link(report_link("Anomaly report"))
+    b = b.with_variable(report_url_variable(report_url)).link(report_link("Anomaly report"))
     b = b.with_row(d.Row("Traffic").grid_pos(lay.row()))
     b = b.with_panel(st(lay, "Sessions", "Browser sessions started in the selected time range.", "short",
                         q(f"sum(increase(rum_sessions_started_total{{{SVC},{SEG}}}{RANGE}))", instant=True)))
@@ -349,6 +350,8 @@ FOLDERS = {"overview": FOLDER_AGGREGATES, "friction": FOLDER_AGGREGATES, "funnel
            "session": FOLDER_SESSIONS}
 
 
-def render(name: str) -> dict:
-    """The dashboard as the plain JSON model Grafana stores."""
-    return json.loads(json.dumps(DASHBOARDS[name]().build(), cls=JSONEncoder))
+def render(name: str, report_url: str = REPORT_URL) -> dict:
+    """The dashboard as the plain JSON model Grafana stores. ``report_url`` is where the overview's report links point
+    (the other dashboards have none)."""
+    dash = overview(report_url) if name == "overview" else DASHBOARDS[name]()
+    return json.loads(json.dumps(dash.build(), cls=JSONEncoder))

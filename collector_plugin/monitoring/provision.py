@@ -20,6 +20,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from .rules import add_url_arguments, url_params
+
 VIEW, EDIT = 1, 2
 VOLATILE = {"id", "version", "iteration"}
 
@@ -76,7 +78,7 @@ def provision(api, *, team: str, params=None) -> Plan:
         plan.changes.append(f"team {team}: created")
 
     for name in dashboards.DASHBOARDS:
-        model = dashboards.render(name)
+        model = dashboards.render(name, params.report_url)
         folder = dashboards.FOLDERS[name]
         have = _get(api.dashboard.get_dashboard, model["uid"])
         if have and have.get("meta", {}).get("folderUid") == folder and _subset(model, have.get("dashboard")):
@@ -115,7 +117,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--team", default="otel-friction-sessions",
                    help="the only team that may view the Session dashboard (created if missing)")
     p.add_argument("--datasource-uid", default="prometheus", help="uid of the Prometheus data source the alert rules query")
-    p.add_argument("--dashboard-base-url", help="Grafana URL used in the rules' dashboard_url (default: --grafana-url)")
+    add_url_arguments(p, dashboard_default="--grafana-url")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -124,11 +126,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     from grafana_client import GrafanaApi  # imported here so other CLI commands don't pay for it
 
-    from . import rules
-
     api = GrafanaApi.from_url(args.grafana_url, credential=args.token)
-    params = rules.RuleParams(datasource_uid=args.datasource_uid,
-                              grafana_base=(args.dashboard_base_url or args.grafana_url).rstrip("/"))
+    params = url_params(args, args.grafana_url, datasource_uid=args.datasource_uid)
     plan = provision(api, team=args.team, params=params)
     print("\n".join(plan.changes) or "Grafana already up to date")
     return 0

@@ -8,6 +8,7 @@ evaluation, no baseline) from the same source instead of editing YAML by hand.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 
 RUNBOOK_BASE = "https://github.com/otel-friction/otel-friction/blob/main/docs/runbooks"
@@ -92,6 +93,22 @@ class Recording:
 class Group:
     name: str
     rules: list
+
+
+def add_url_arguments(p: argparse.ArgumentParser, *, dashboard_default: str = GRAFANA_BASE) -> None:
+    """Where on-call and Grafana users reach things, written into the alerts' annotations and the dashboards' links."""
+    p.add_argument("--dashboard-base-url", help=f"Grafana URL in the alerts' dashboard_url (default: {dashboard_default})")
+    p.add_argument("--report-url", default=REPORT_URL,
+                   help="otel-friction's anomaly report as users reach it (GET /report on its metrics port), in the behavioural "
+                        "alerts' report_url and the overview dashboard's report links (default: %(default)s)")
+    p.add_argument("--runbook-base-url", default=RUNBOOK_BASE,
+                   help="where the runbooks (docs/runbooks/<alert>.md) are published, for runbook_url (default: %(default)s)")
+
+
+def url_params(args: argparse.Namespace, dashboard_default: str = GRAFANA_BASE, **params) -> RuleParams:
+    """RuleParams with the URLs of ``add_url_arguments``' options (``params``: any other field)."""
+    return RuleParams(grafana_base=(args.dashboard_base_url or dashboard_default).rstrip("/"), report_url=args.report_url,
+                      runbook_base=args.runbook_base_url.rstrip("/"), **params)
 
 
 def _seconds(d: str) -> int:

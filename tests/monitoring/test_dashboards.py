@@ -24,6 +24,21 @@ def test_check_detects_stale_files(tmp_path):
     assert build.build(tmp_path, check=True) == ["dashboards/overview.json"]
 
 
+def test_build_with_deployment_urls_writes_them_into_its_own_root(tmp_path, capsys):
+    report = "https://friction.example.com/report"
+    assert main(["build", "--report-url", report]) == 2  # never into the checkout, whose files keep the defaults
+    assert "--root" in capsys.readouterr().err
+    args = ["build", "--root", str(tmp_path), "--report-url", report, "--dashboard-base-url", "https://grafana.example.com/"]
+    assert main(args) == 0
+    overview = json.loads((tmp_path / "dashboards/overview.json").read_text())
+    assert next(v for v in overview["templating"]["list"] if v["name"] == "report_url")["query"] == report
+    rule_file = (tmp_path / "alert_rules/prometheus/otel-friction.yaml").read_text()
+    assert f"report_url: {report}" in rule_file and "dashboard_url: https://grafana.example.com/d/" in rule_file
+    assert "localhost" not in rule_file
+    assert main([*args, "--check"]) == 0
+    assert main(["build", "--root", str(tmp_path), "--check"]) == 1  # the defaults differ from what was written
+
+
 def _panels(name):
     return [p for p in dashboards.render(name)["panels"] if p["type"] != "row"]
 

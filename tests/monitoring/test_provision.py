@@ -172,6 +172,18 @@ def test_provision_repairs_drift(grafana, capsys):
     assert {"role": "Viewer", "permission": 1} not in grafana.permissions["otel-friction-sessions"]
 
 
+def test_provision_writes_the_deployment_urls(grafana, capsys):
+    """The on-call's links lead to this deployment: the report and runbooks where it publishes them, its Grafana."""
+    report, runbooks = "https://friction.example.com/report", "https://wiki.example.com/runbooks"
+    run(grafana, capsys, "--report-url", report, "--runbook-base-url", runbooks + "/")
+    variables = grafana.dashboards["otel-friction-overview"]["dashboard"]["templating"]["list"]
+    assert next(v for v in variables if v["name"] == "report_url")["query"] == report
+    provisioned = {r["title"]: r["annotations"] for g in grafana.rule_groups.values() for r in g["rules"]}
+    assert provisioned["RumRageClickRateHigh"]["report_url"] == report
+    assert provisioned["RumRageClickRateHigh"]["runbook_url"] == runbooks + "/RumRageClickRateHigh.md"
+    assert provisioned["RumRageClickRateHigh"]["dashboard_url"].startswith(grafana.url + "/d/otel-friction-friction")
+
+
 def test_provision_needs_a_token(grafana, capsys, monkeypatch):
     monkeypatch.delenv("GRAFANA_TOKEN", raising=False)
     assert main(["provision", "--grafana-url", grafana.url]) == 2
