@@ -9,6 +9,7 @@ One run, on the same payloads (simulated browser log batches of ~1,000 records, 
   (c) the real OpenTelemetry Collector (GOMAXPROCS=1) passing the same batches through otlp → batch → otlp_http;
   (d) latency per 1,000-event request at half the measured maximum load (paced sender);
   (e) RSS per active idle session at 100k and 1M sessions (benchmarks/memory.py);
+  (f) the anomaly-report store grown to its retention: flush cost per row, prune, analysis (benchmarks/report_store.py);
   plus an in-process cProfile of the hot path (benchmarks/profile_hot.py).
 See BENCHMARKS.md for figures and their interpretation.
 """
@@ -41,9 +42,9 @@ TARGETS = {"events_per_s_per_core": 100_000, "collector_ratio": 1.0, "p99_batch_
 # pairs: (b) protobuf and (c) alternate this many times; the headline figures are medians, the ratio the median of
 # the pairs' ratios, because this machine's speed drifts by up to 2x from minute to minute (BENCHMARKS.md).
 FULL = dict(records=60_000, load_s=20.0, variant_s=12.0, collector_s=12.0, latency_s=30.0, memory="100000,1000000",
-            memory_budget_s=400.0, profile_records=30_000, decode_min_s=2.0, pairs=3)
+            memory_budget_s=400.0, store_days=14.0, profile_records=30_000, decode_min_s=2.0, pairs=3)
 QUICK = dict(records=20_000, load_s=8.0, variant_s=5.0, collector_s=5.0, latency_s=10.0, memory="100000",
-             memory_budget_s=40.0, profile_records=10_000, decode_min_s=0.5, pairs=1)
+             memory_budget_s=40.0, store_days=1.0, profile_records=10_000, decode_min_s=0.5, pairs=1)
 CONCURRENCY = 4
 INACTIVITY_S = 5
 FLUSH_S = 1
@@ -378,7 +379,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller run, under ~2 minutes")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: json,grpc,collector,latency,memory,profile")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: json,grpc,collector,latency,memory,store,profile")
     ap.add_argument("--pairs", type=int, help="alternating (b) protobuf / (c) collector pairs (full: 3, quick: 1)")
     args = ap.parse_args()
     cfg = dict(QUICK if args.quick else FULL)
@@ -465,6 +466,15 @@ def main() -> None:
         result["memory"] = json.loads(out.stdout.decode().strip().splitlines()[-1])
         for step in result["memory"]["steps"]:
             log(f"    {step['sessions']:,} sessions: {step['bytes_per_session']:,.0f} bytes/session")
+    if "store" not in skip:
+        log(f"(f) report store grown to {cfg['store_days']:g} days of hourly rows")
+        out = subprocess.run([PY, "-m", "benchmarks.report_store", "--days", str(cfg["store_days"])], cwd=ROOT,
+                             stdout=subprocess.PIPE, check=True, timeout=1800)
+        result["report_store"] = rs = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        first, last = rs["flush_by_store_size"][0], rs["flush_by_store_size"][-1]
+        log(f"    {rs['rows_per_hour']:,} rows an hour; flush {first['us_per_row']:.1f} µs/row empty, {last['us_per_row']:.1f} "
+            f"µs/row at {last['rows_stored']:,} rows ({rs['file_bytes'] / 2**20:,.0f} MiB); analysis "
+            f"{rs['analysis_no_heatmaps']['wall_s'] * 1000:.0f} ms")
     if "profile" not in skip:
         log(f"profile: cProfile of ingest_bytes + tick in-process, {cfg['profile_records']:,} records")
         out = subprocess.run([PY, "-m", "benchmarks.profile_hot", "--records", str(cfg["profile_records"]), "--json"],
@@ -537,6 +547,11 @@ def print_table(r: dict) -> None:
         ("RSS per idle session", ", ".join(f"{n:,}: {b:,.0f} B" for n, b in r["bytes_per_idle_session_by_count"].items()) or "n/a", ""),
         ("spans received by the sink (e2e protobuf run)", f(r["spans_exported"]), ""),
     ]
+    rs = r.get("report_store")
+    if rs:
+        last = rs["flush_by_store_size"][-1]
+        rows.append(("report store flush at retention size", f"{last['us_per_row']:.1f} µs/row",
+                     f"{last['rows_stored']:,} rows, {rs['file_bytes'] / 2**20:,.0f} MiB"))
     for name, a, b in rows:
         print(f"{name:48} {a:32} {b}")
     print()
