@@ -115,3 +115,22 @@ def test_a_checkpoint_from_another_version_is_not_continued_and_the_service_stil
     pipeline = Pipeline(make_settings(sessions__checkpoint_path=str(path)))
     assert pipeline.restored_sessions == 0 and len(pipeline.sessions) == 0
     assert "another version" in caplog.text
+
+
+def test_an_unreadable_checkpoint_is_set_aside_and_the_service_still_starts(tmp_path, caplog):
+    """A damaged file (or one whose classes another release moved) fails to unpickle: the service starts without its
+    sessions instead of crash-looping, and keeps the file for inspection."""
+    from conftest import make_settings
+
+    from collector_plugin.pipeline import Pipeline
+
+    path = tmp_path / "sessions.ckpt"
+    for damaged in (b"\x80\x05truncated", b"ccollector_plugin.moved_away\nSession\n."):
+        path.write_bytes(damaged)
+        pipeline = Pipeline(make_settings(sessions__checkpoint_path=str(path)))
+        assert pipeline.restored_sessions == 0 and len(pipeline.sessions) == 0
+        assert "checkpoint unreadable" in caplog.text
+        assert not path.exists() and (tmp_path / "sessions.ckpt.unreadable").read_bytes() == damaged
+        pipeline.checkpoint()  # and the next checkpoint is written as usual
+        assert Pipeline(make_settings(sessions__checkpoint_path=str(path))).restored_sessions == 0
+        assert not (tmp_path / "sessions.ckpt").read_bytes().startswith(damaged[:8])
