@@ -303,6 +303,13 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
               "otel-friction loses session spans ({{ $labels.reason }})",
               "Session-trace spans were dropped: traces in Tempo are incomplete and exemplar links may lead nowhere.",
               "otel-friction-overview"),
+        Alert("OtelFrictionReportStoreFailing",
+              f"sum by (job, instance, operation) (\n  {_increase('otel_friction_report_store_errors_total', w)}\n) > 0",
+              _for(p, "15m"), "warning",
+              "otel-friction's anomaly-report store fails ({{ $labels.operation }})",
+              "The report store (report.store_path) keeps failing: hourly aggregates wait in memory, growing, and the "
+              "anomaly report and rum_anomaly_score go stale. Sessions, metrics and spans are not affected.",
+              "otel-friction-overview"),
     ]
     return [
         Group("otel-friction-recording", rec),

@@ -20,7 +20,10 @@ from ..detect import DroppedOff, Found, Signal
 from ..detect.clicks import element_of
 from ..events import Click, JsError, Kind
 from ..sessionize import Happened, PageStarted, Session, SessionEnded
-from .store import Batch, ReportStore, Segments, open_store
+from ..log import get_logger
+from .store import STORE_ERRORS, Batch, ReportStore, Segments, open_store
+
+log = get_logger("report")
 
 HOUR_NS = 3_600_000_000_000
 PRUNE_EVERY_SECONDS = 3600.0  # rows are hourly: pruning more often would find nothing new
@@ -61,11 +64,14 @@ class ReportAggregator:
         self._last_analysis: float | None = None
         self.score = None
         self.pruned = None
+        self.store_errors = None
+        self._store_failing = False  # logged once per outage, and again when it ends
         if registry is not None:
-            from .metrics import AnomalyGauge, rows_pruned_counter
+            from .metrics import AnomalyGauge, rows_pruned_counter, store_errors_counter
 
             self.score = AnomalyGauge(registry, budget, cfg.max_series)
             self.pruned = rows_pruned_counter(registry)
+            self.store_errors = store_errors_counter(registry)
 
     @classmethod
     def from_settings(cls, settings, *, clock: Callable[[], float] = time.time, registry=None, budget=None) -> "ReportAggregator | None":
@@ -130,11 +136,17 @@ class ReportAggregator:
                 self.update_score(self.clock())
 
     def flush(self, now: float | None = None) -> None:
+        """Write the batch; if the store fails, keep it (the store rolled the write back) for the next flush."""
         now = self.clock() if now is None else now
-        if self.batch:
-            batch, self.batch = self.batch, Batch()
-            self.store.add(batch)
         self._last_flush = now
+        if self.batch:
+            try:
+                self.store.add(self.batch)
+            except STORE_ERRORS as exc:
+                self._store_failed("write", exc)
+                return
+            self.batch = Batch()
+            self._store_ok()
         if now - self._last_prune >= PRUNE_EVERY_SECONDS:
             self.prune(now)
 
@@ -153,7 +165,11 @@ class ReportAggregator:
         keep = self.keep_hours()
         if keep is None:
             return {}
-        deleted = self.store.prune(int(now // 3600) - keep + 1)
+        try:
+            deleted = self.store.prune(int(now // 3600) - keep + 1)
+        except STORE_ERRORS as exc:
+            self._store_failed("prune", exc)
+            return {}
         if self.pruned is not None:
             for table, n in deleted.items():
                 if n:
@@ -164,12 +180,28 @@ class ReportAggregator:
 
     def checkpoint_state(self) -> dict:
         """What a restarted process needs to continue the open sessions without counting them twice: the routes and
-        kinds each open session was already counted for. Flushes first, so everything marked counted is in the store."""
+        kinds each open session was already counted for. Flushes first, so everything marked counted is in the store,
+        or, while the store fails, in the checkpoint with them (``batch``)."""
         self.flush()
-        return {"open": self._open}
+        return {"open": self._open, "batch": self.batch if self.batch else None}
 
     def restore_state(self, state: dict | None) -> None:
         self._open = dict(state["open"]) if state else {}
+        if state and state.get("batch"):
+            self.batch = state["batch"]  # written by the first flush
+
+    def _store_failed(self, operation: str, exc: BaseException) -> None:
+        if self.store_errors is not None:
+            self.store_errors.labels(operation).inc()
+        if not self._store_failing:
+            self._store_failing = True
+            log.error("report store failing: hourly aggregates are kept in memory and written once it works again",
+                      extra={"operation": operation, "error": f"{type(exc).__name__}: {exc}"})
+
+    def _store_ok(self) -> None:
+        if self._store_failing:
+            self._store_failing = False
+            log.info("report store works again: the aggregates kept meanwhile are written")
 
     def close(self) -> None:
         self.flush()
@@ -274,7 +306,11 @@ class ReportAggregator:
         return build_report(self.store, self.cfg, self.detect, self.clock() if now is None else now, heatmaps=heatmaps, progress=progress)
 
     def update_score(self, now: float | None = None):
-        rep = self.report(now, heatmaps=False)
+        try:
+            rep = self.report(now, heatmaps=False)
+        except STORE_ERRORS as exc:
+            self._store_failed("read", exc)  # the gauge keeps the last report's findings
+            return None
         if self.score is not None:
             self.score.set(rep)
         return rep

@@ -1,5 +1,5 @@
 """``rum_anomaly_score{service_name,page,kind,segment}``: −log10 q of the current findings, for a Grafana "Anomalies" panel;
-and the report's own health metric, ``otel_friction_report_rows_pruned_total``."""
+and the report's own health metrics, ``otel_friction_report_rows_pruned_total`` and ``otel_friction_report_store_errors_total``."""
 
 from __future__ import annotations
 
@@ -39,3 +39,11 @@ def rows_pruned_counter(registry) -> Counter:
     return Counter("otel_friction_report_rows_pruned", "Anomaly-report store rows deleted by the retention: hourly counts, "
                    "click-grid cells and elements older than report.retention_days, and element metadata no remaining "
                    "element row names.", ("table",), registry=registry)
+
+
+def store_errors_counter(registry) -> Counter:
+    """``otel_friction_report_store_errors_total{operation}``: failed writes, prunes and reads of the report store."""
+    return Counter("otel_friction_report_store_errors", "Anomaly-report store operations that failed (disk full, I/O error, "
+                   "read-only file system): write (the increments are kept and written at the next flush), prune (retried "
+                   "an hour later) or read (the periodic analysis; rum_anomaly_score keeps its last values).",
+                   ("operation",), registry=registry)

@@ -8,12 +8,21 @@ remaining element row names (a report reads it only for elements it lists, and e
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
+
+from ..log import get_logger
+
+log = get_logger("report")
+
+# What a store raises when its storage fails (disk full, I/O error, read-only file system, locked past the timeout):
+# the aggregator keeps its increments and writes them at the next flush, instead of failing the pipeline's tick.
+STORE_ERRORS = (sqlite3.Error, OSError)
 
 # (service, hour, page, dim, value, metric) → n.  metric: "sessions", "aff:<kind>" (sessions affected), "ep:<kind>"
 CountKey = tuple[str, int, str, str, str, str]
@@ -200,9 +209,13 @@ class SqliteStore:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
 
     def add(self, batch: Batch) -> None:
         if not batch:
@@ -287,4 +300,21 @@ class SqliteStore:
 
 
 def open_store(path: str | Path | None) -> ReportStore:
-    return MemoryStore() if path is None else SqliteStore(path)
+    """A damaged SQLite file is moved aside and a new store started: the hourly aggregates are history the report can
+    do without for a while, and refusing to start would stop sessions, metrics and spans at every restart. A path that
+    can't be opened or written is a configuration error and raises."""
+    if path is None:
+        return MemoryStore()
+    try:
+        return SqliteStore(path)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # can't open, create or write: nothing to set aside
+            raise
+        path = Path(path).expanduser()
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        for journal in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            journal.unlink(missing_ok=True)  # they belong to the damaged file
+        log.error("report store unreadable: moved aside, starting an empty one",
+                  extra={"path": str(path), "moved_to": str(aside), "error": f"{type(exc).__name__}: {exc}"})
+        return SqliteStore(path)

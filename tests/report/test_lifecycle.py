@@ -31,10 +31,19 @@ def _halves(n: int) -> tuple[list, list]:
     return to_requests(first, max_records=500), to_requests(second, max_records=500)
 
 
-def _settings(tmp_path, name: str):
+def _settings(tmp_path, name: str, flush_interval: float = 10**6):
     # flush_interval: aggregates stay in memory between ticks, so a checkpoint must flush them to be consistent
-    return load_settings(None, {"report.store_path": str(tmp_path / f"{name}.sqlite"), "report.flush_interval_seconds": 10**6,
+    return load_settings(None, {"report.store_path": str(tmp_path / f"{name}.sqlite"), "report.flush_interval_seconds": flush_interval,
                                 "sessions.checkpoint_path": str(tmp_path / f"{name}.ckpt")})
+
+
+def _read_only(p: Pipeline, on: bool) -> None:
+    """The real SQLite store refusing writes, as on a full disk or a file system remounted read-only."""
+    p.report.store._db.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+
+
+def _store_errors(p: Pipeline, operation: str) -> float:
+    return p.registry.get_sample_value("otel_friction_report_store_errors_total", {"operation": operation}) or 0.0
 
 
 def _feed(p: Pipeline, clock: list[float], requests) -> None:
@@ -44,14 +53,22 @@ def _feed(p: Pipeline, clock: list[float], requests) -> None:
         p.tick()
 
 
-def _run(tmp_path, name: str, halves, restart: str | None) -> dict[str, list]:
+def _run(tmp_path, name: str, halves, restart: str | None, store_down: bool = False) -> dict[str, list]:
     """Both halves through one pipeline, or through two with a restart between them: ``sigterm`` (a clean shutdown),
     ``checkpoint`` (the first process checkpoints, then dies without flushing anything else) or ``no_report_state``
-    (the same, from a checkpoint without the report aggregator's state)."""
-    settings = _settings(tmp_path, name)
+    (the same, from a checkpoint without the report aggregator's state). With ``store_down`` the store refuses every
+    write during the first half (and its checkpoint), the aggregator trying at every tick."""
+    settings = _settings(tmp_path, name, flush_interval=0 if store_down else 10**6)
     clock = [1000.0]
     p = Pipeline(settings, clock=lambda: clock[0])
+    if store_down:
+        _read_only(p, True)
     _feed(p, clock, halves[0])
+    if store_down:
+        assert _store_errors(p, "write") >= len(halves[0])  # every tick's flush failed, and every tick completed
+        assert p.report.batch
+        if restart is None:
+            _read_only(p, False)
     if restart is not None:
         open_sessions = len(p.sessions)
         if restart == "sigterm":
@@ -93,6 +110,49 @@ def test_a_restart_mid_session_counts_nothing_twice_in_the_report_aggregates(tmp
     # double count the checkpoint prevents.
     forgetful = _run(tmp_path, "no_report_state", halves, restart="no_report_state")
     assert _sessions_on_pages(forgetful) > _sessions_on_pages(one)
+
+
+def test_a_failing_store_loses_no_aggregates_and_no_tick(tmp_path):
+    """The store refuses writes for a while (full disk): the increments wait in memory, or in the checkpoint if the
+    process restarts meanwhile, and end up in the store as if nothing had happened. The ticks go on meanwhile."""
+    halves = _halves(150)
+    one = _run(tmp_path, "one", halves, restart=None)
+    assert _run(tmp_path, "down_then_back", halves, restart=None, store_down=True) == one
+    assert _run(tmp_path, "down_at_checkpoint", halves, restart="checkpoint", store_down=True) == one
+
+
+def test_a_failing_store_does_not_cost_the_tick_its_spans_and_metrics(tmp_path):
+    settings = _settings(tmp_path, "spans", flush_interval=0)
+    clock = [1000.0]
+    spans = []
+
+    class Keep:  # an in-memory span exporter
+        name = "memory"
+
+        def export(self, body: bytes, n: int) -> None:
+            spans.append(n)
+
+        def shutdown(self, timeout: float) -> None:
+            pass
+
+    p = Pipeline(settings, exporters=[Keep()], clock=lambda: clock[0])
+    _read_only(p, True)
+    _feed(p, clock, _halves(20)[0])
+    clock[0] += settings.sessions.inactivity_timeout_seconds + 1
+    p.tick()
+    assert _store_errors(p, "write") > 0 and len(p.sessions) == 0
+    assert p.registry.get_sample_value("otel_friction_sessions_ended_total", {"reason": "inactivity"}) == 20
+    assert sum(spans) > 20  # page views, clicks and the 20 session roots went out
+
+
+def test_a_damaged_store_file_is_set_aside_and_the_pipeline_starts(tmp_path, caplog):
+    path = tmp_path / "report.sqlite"
+    path.write_bytes(b"not a database " * 100)
+    p = Pipeline(load_settings(None, {"report.store_path": str(path)}))
+    assert "report store unreadable" in caplog.text
+    assert (tmp_path / "report.sqlite.unreadable").read_bytes() == b"not a database " * 100
+    p.report.flush()
+    assert p.report.store.hour_range() is None  # a new, empty store
 
 
 # ------------------------------------------------------------------------------------------------- retention
