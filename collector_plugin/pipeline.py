@@ -9,6 +9,7 @@ interval, not per event. Transports call ``process`` and ``tick`` from a single 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import time
@@ -149,29 +150,38 @@ class Pipeline:
 
     CHECKPOINT_VERSION = 3  # 2: + what the report aggregator counted of each open session; 3: sessions store no derived ids
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """Write open sessions (and what detection and the report aggregator remember of them) atomically; the clock
         is wall time so it carries over. The report aggregates are flushed first, so the store holds every count the
-        checkpoint marks as done.
+        checkpoint marks as done. False if it could not be written (the previous checkpoint stays as it was).
 
         The file is a pickle of the service's own objects: keep it where only the service can write.
         """
         path = self.settings.sessions.checkpoint_path
         if path is None:
-            return
+            return False
         state = {"version": self.CHECKPOINT_VERSION, "written_at": self.clock(), "carry": self._carry,
                  "sessions": (self.sessions.sessions, self.sessions.closed, self.sessions.known_users),
                  "detect": self.detect.snapshot(),
                  "report": self.report.checkpoint_state() if self.report is not None else None}
         tmp = path.with_name(path.name + ".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk, a read-only or missing directory
+            self.selfm.checkpoint_failures.inc()
+            log.error("checkpoint failed: a crash now would lose more than the checkpoint interval",
+                      extra={"path": str(path), "error": f"{type(exc).__name__}: {exc}"})
+            with contextlib.suppress(OSError):  # the same cause may keep it from going too
+                tmp.unlink(missing_ok=True)
+            return False
         self.selfm.checkpoint_sessions.set(len(self.sessions))
         self.selfm.checkpoints.inc()
+        return True
 
     def restore(self) -> int:
         path = self.settings.sessions.checkpoint_path
@@ -205,11 +215,12 @@ class Pipeline:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop cleanly: with a checkpoint path, open sessions are saved to continue after a restart (finished page
-        views and interactions still go out); without one, every open session ends now (root spans out). Then the
-        exporters deliver what is pending."""
+        views and interactions still go out); without one, or if it can't be written, every open session ends now
+        (root spans out). Then the exporters deliver what is pending."""
         if self.settings.sessions.checkpoint_path is not None:
             self.tick()
-            self.checkpoint()
+            if not self.checkpoint():
+                self.tick(final=True)  # nothing to continue them from: they end now, root spans out, as without a path
         else:
             self.tick(final=True)
         for exporter in self.exporters:

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector_plugin.emit.exporter import OtlpHttpSpanExporter
+from collector_plugin.emit.exporter import FileSpanExporter, OtlpHttpSpanExporter
 from collector_plugin.emit.selfmetrics import SelfMetrics
 from otlp_sink import OtlpSink
 from support import wait_for
@@ -110,6 +110,19 @@ def test_full_queue_drops_new_spans_and_counts_them():
     exporter.shutdown(0.5)
     assert _value(registry, "otel_friction_spans_dropped_total", reason="shutdown") == 4
     assert _value(registry, "otel_friction_export_failures_total", reason="connection") >= 1
+
+
+def test_a_full_disk_under_the_export_file_drops_and_counts_the_spans(tmp_path):
+    registry = CollectorRegistry()
+    selfm = SelfMetrics(registry)
+    full = FileSpanExporter("/dev/full", selfm)  # every write fails with ENOSPC, as on a full disk
+    full.export(*_request(3))
+    assert _value(registry, "otel_friction_spans_dropped_total", destination="file", reason="write_error") == 3
+    assert _value(registry, "otel_friction_spans_exported_total", destination="file") == 0
+    ok = FileSpanExporter(tmp_path / "spans.jsonl", selfm)
+    ok.export(*_request(2))  # the next destination of the same tick still gets its spans
+    assert _value(registry, "otel_friction_spans_exported_total", destination="file") == 2
+    assert len((tmp_path / "spans.jsonl").read_text().splitlines()) == 1
 
 
 def test_otlp_metrics_push_carries_counters_with_exemplars_gauges_and_histograms(service_factory, sink):

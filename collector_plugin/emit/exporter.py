@@ -17,8 +17,11 @@ from typing import Protocol
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from ..log import get_logger
 from . import otlp_http
 from .selfmetrics import SelfMetrics
+
+log = get_logger("export")
 
 RETRYABLE = {429, 502, 503, 504}
 
@@ -89,8 +92,13 @@ class FileSpanExporter:
         self._selfm = selfm
 
     def export(self, body: bytes, spans: int) -> None:
-        self._fh.write(json.dumps(otlp_json(ExportTraceServiceRequest.FromString(body)), separators=(",", ":")) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write(json.dumps(otlp_json(ExportTraceServiceRequest.FromString(body)), separators=(",", ":")) + "\n")
+            self._fh.flush()
+        except OSError as exc:  # a full disk: these spans are lost, the tick's other destinations still get theirs
+            self._selfm.spans_dropped.labels(self.name, "write_error").inc(spans)
+            log.error("writing spans to the export file failed", extra={"path": str(self.path), "error": f"{type(exc).__name__}: {exc}"})
+            return
         self._selfm.spans_exported.labels(self.name).inc(spans)
 
     def shutdown(self, timeout: float) -> None:

@@ -35,6 +35,7 @@ class SelfMetrics:
         self.errors_forwarded = Counter("otel_friction_errors_forwarded", "JS errors forwarded to an error tracker, by outcome.",
                                         ("destination", "outcome"), registry=r)
         self.checkpoints = Counter("otel_friction_checkpoints", "Session checkpoints written.", registry=r)
+        self.checkpoint_failures = Counter("otel_friction_checkpoint_failures", "Session checkpoints that could not be written.", registry=r)
         self.checkpoint_sessions = Gauge("otel_friction_checkpoint_sessions", "Sessions in the last checkpoint.", registry=r)
         self.label_overflow = Counter("otel_friction_label_overflow", "Label values folded into 'other' by a label cap.", ("metric", "label"), registry=r)
         self.series_budget_exceeded = Counter("otel_friction_series_budget_exceeded", "New series folded into 'other' by the series budget.",

@@ -303,6 +303,13 @@ def groups(p: RuleParams = RuleParams()) -> list[Group]:
               "otel-friction loses session spans ({{ $labels.reason }})",
               "Session-trace spans were dropped: traces in Tempo are incomplete and exemplar links may lead nowhere.",
               "otel-friction-overview"),
+        Alert("OtelFrictionCheckpointFailing",
+              f"sum by (job, instance) (\n  {_increase('otel_friction_checkpoint_failures_total', w)}\n) > 0",
+              _for(p, "15m"), "warning",
+              "otel-friction cannot write its session checkpoint",
+              "Checkpoints of open sessions (sessions.checkpoint_path) keep failing: a crash now loses more than the "
+              "checkpoint interval of session state, and a restart ends the open sessions instead of continuing them.",
+              "otel-friction-overview"),
         Alert("OtelFrictionReportStoreFailing",
               f"sum by (job, instance, operation) (\n  {_increase('otel_friction_report_store_errors_total', w)}\n) > 0",
               _for(p, "15m"), "warning",

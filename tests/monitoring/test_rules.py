@@ -191,6 +191,8 @@ def scenarios() -> list[dict]:
         {"series": 'otel_friction_spans_dropped_total{job="otel-friction",instance="b",destination="otlp",reason="queue_full"}', "values": "0+1x48"},
         {"series": 'otel_friction_spans_dropped_total{job="otel-friction",instance="c",destination="otlp",reason="queue_full"}', "values": "0+0x48"},
         {"series": 'otel_friction_report_store_errors_total{job="otel-friction",instance="b",operation="write"}', "values": "0+1x48"},
+        {"series": 'otel_friction_checkpoint_failures_total{job="otel-friction",instance="b"}', "values": "0+1x48"},
+        {"series": 'otel_friction_checkpoint_failures_total{job="otel-friction",instance="c"}', "values": "0+0x48"},
         {"series": 'otel_friction_report_store_errors_total{job="otel-friction",instance="c",operation="write"}', "values": "0+0x48"},
     ]
     b = {**job, "instance": "b"}
@@ -204,6 +206,8 @@ def scenarios() -> list[dict]:
          "exp_alerts": [expect("OtelFrictionExportFailing", **b, destination="otlp", reason="timeout")]},
         {"eval_time": "40m", "alertname": "OtelFrictionSpansDropped",
          "exp_alerts": [expect("OtelFrictionSpansDropped", **b, destination="otlp", reason="queue_full")]},
+        {"eval_time": "10m", "alertname": "OtelFrictionCheckpointFailing", "exp_alerts": []},  # not yet for 15m
+        {"eval_time": "40m", "alertname": "OtelFrictionCheckpointFailing", "exp_alerts": [expect("OtelFrictionCheckpointFailing", **b)]},
         {"eval_time": "10m", "alertname": "OtelFrictionReportStoreFailing", "exp_alerts": []},  # not yet for 15m
         {"eval_time": "40m", "alertname": "OtelFrictionReportStoreFailing",
          "exp_alerts": [expect("OtelFrictionReportStoreFailing", **b, operation="write")]},

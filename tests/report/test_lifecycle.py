@@ -12,6 +12,7 @@ from collector_plugin.pipeline import Pipeline
 from collector_plugin.report import ReportAggregator
 from collector_plugin.report.store import Batch, MemoryStore, SqliteStore
 from collector_plugin.simulate import SimSession, to_requests
+from support import MemorySpanExporter
 
 from .traffic import HOUR, NOW_HOUR, InjectedShop
 
@@ -124,25 +125,15 @@ def test_a_failing_store_loses_no_aggregates_and_no_tick(tmp_path):
 def test_a_failing_store_does_not_cost_the_tick_its_spans_and_metrics(tmp_path):
     settings = _settings(tmp_path, "spans", flush_interval=0)
     clock = [1000.0]
-    spans = []
-
-    class Keep:  # an in-memory span exporter
-        name = "memory"
-
-        def export(self, body: bytes, n: int) -> None:
-            spans.append(n)
-
-        def shutdown(self, timeout: float) -> None:
-            pass
-
-    p = Pipeline(settings, exporters=[Keep()], clock=lambda: clock[0])
+    exporter = MemorySpanExporter()
+    p = Pipeline(settings, exporters=[exporter], clock=lambda: clock[0])
     _read_only(p, True)
     _feed(p, clock, _halves(20)[0])
     clock[0] += settings.sessions.inactivity_timeout_seconds + 1
     p.tick()
     assert _store_errors(p, "write") > 0 and len(p.sessions) == 0
     assert p.registry.get_sample_value("otel_friction_sessions_ended_total", {"reason": "inactivity"}) == 20
-    assert sum(spans) > 20  # page views, clicks and the 20 session roots went out
+    assert len(exporter.spans("session")) == 20 and len(exporter.spans()) > 20  # roots, page views and clicks went out
 
 
 def test_a_damaged_store_file_is_set_aside_and_the_pipeline_starts(tmp_path, caplog):
