@@ -87,24 +87,3 @@ def logs_request(records, service: str = "shop", resource: dict | None = None, s
         rec.attributes.extend(_kv(k, v) for k, v in attrs.items())
     return req
 
-
-class MemorySpanExporter:
-    """A span destination that keeps what it is given (the pipeline's SpanExporter interface), like OTel's in-memory
-    exporter."""
-
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.requests: list[bytes] = []
-
-    def export(self, body: bytes, spans: int) -> None:
-        self.requests.append(body)
-
-    def shutdown(self, timeout: float) -> None:
-        pass
-
-    def spans(self, name: str | None = None) -> list:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-        return [s for body in self.requests for rs in ExportTraceServiceRequest.FromString(body).resource_spans
-                for ss in rs.scope_spans for s in ss.spans if name is None or s.name == name]
