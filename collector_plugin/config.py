@@ -92,6 +92,9 @@ class SessionConfig(_Section):
         None, description="persist open sessions here (every checkpoint_interval_seconds and on SIGTERM) so a restart continues them")
     checkpoint_interval_seconds: float = Field(5.0, gt=0, description="at most this much session state is lost on a crash")
     max_links: int = Field(32, ge=0, description="span links to the browser SDK's own traces, per session root and per page view")
+    clock_drift_min_seconds: float | None = Field(
+        3300, gt=0, description="a session whose first event is this far (or further) from the service clock was stamped by a "
+        "wrong device clock: all its events are shifted by that difference (55 minutes, as Sentry's relay); null = never")
 
 
 class RouteRule(_Section):

@@ -127,6 +127,8 @@ class Pipeline:
         self.sessions.drops.clear()
         self.selfm.sessions_evicted.inc(self.sessions.evicted)
         self.sessions.evicted = 0
+        self.selfm.sessions_clock_corrected.inc(self.sessions.clock_corrected)
+        self.sessions.clock_corrected = 0
         self.selfm.sessions_active.set(len(self.sessions))
         self._export(outputs)
         if self.sentry is not None:
@@ -148,7 +150,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------ checkpoints
 
-    CHECKPOINT_VERSION = 3  # 2: + what the report aggregator counted of each open session; 3: sessions store no derived ids
+    # 2: + what the report aggregator counted of each open session; 3: sessions store no derived ids; 4: + clock offsets
+    CHECKPOINT_VERSION = 4
 
     def checkpoint(self) -> bool:
         """Write open sessions (and what detection and the report aggregator remember of them) atomically; the clock

@@ -12,7 +12,7 @@ import hashlib
 import random
 from bisect import bisect_right, insort
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from operator import attrgetter
 
@@ -48,6 +48,10 @@ _SPAN_IDS = random.Random()
 
 def new_span_id() -> bytes:
     return (_SPAN_IDS.getrandbits(64) or 1).to_bytes(8, "big")  # all-zero span ids are invalid
+
+
+def _shifted(e: Event, offset_ns: int) -> Event:
+    return replace(e, time_ns=e.time_ns + offset_ns) if offset_ns else e
 
 
 @dataclass(slots=True, eq=False)
@@ -92,6 +96,7 @@ class Session:
     pending: list[Event] | tuple = ()
     user_id: str | None = None
     friction_js: bool = False  # the browser runs otel-friction.js, which reports every click itself
+    clock_offset_ns: int = 0  # added to every event time: the device clock's error (SessionTable._clock_offset)
 
     @property
     def trace_id(self) -> bytes:
@@ -112,6 +117,7 @@ class Closed:
     trace_id: bytes
     root_span_id: bytes
     device: str
+    clock_offset_ns: int = 0
 
 
 # Outputs of a tick, in the order they happened; detect and emit consume them.
@@ -164,7 +170,9 @@ class SessionTable:
         self.dirty: dict[str, None] = {}  # sessions with buffered events, in arrival order (a set's order would vary per run)
         self.late: list[Late] = []
         self.evicted = 0
+        self.clock_corrected = 0  # sessions whose event times were shifted, since the pipeline last counted them
         self.drops: Counter = Counter()
+        self._drift_min_ns = None if cfg.clock_drift_min_seconds is None else int(cfg.clock_drift_min_seconds * 1e9)
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -177,24 +185,27 @@ class SessionTable:
         if session is None:
             closed = self.closed.get(sid)
             if closed is not None:
-                self.late.append(Late(closed, event))
+                self.late.append(Late(closed, _shifted(event, closed.clock_offset_ns)))
                 return out
             if len(self.sessions) >= self.cfg.max_sessions:
                 _, victim = self.sessions.popitem(last=False)
                 self.evicted += 1
                 out.extend(self._end(victim, "evicted", now))
-            session = Session(id=sid, service_name=event.service_name, created=now, last_seen=now, service_version=event.service_version)
+            session = Session(id=sid, service_name=event.service_name, created=now, last_seen=now, service_version=event.service_version,
+                              clock_offset_ns=self._clock_offset(event, now))
             self.sessions[sid] = session
         elif now - session.created >= self.cfg.max_age_seconds:
             # Checked here, not by scanning every session each tick: a session that stops before max_age ends by
             # inactivity anyway. The event goes to the ended session as a late one, as after any end.
             del self.sessions[sid]
             out.extend(self._end(session, "max_age", now))
-            self.late.append(Late(self.closed[sid], event))
+            self.late.append(Late(self.closed[sid], _shifted(event, session.clock_offset_ns)))
             return out
         else:
             self.sessions.move_to_end(sid)
             session.last_seen = now
+        if session.clock_offset_ns:
+            event = _shifted(event, session.clock_offset_ns)
         if session.pending:
             session.pending.append(event)
         else:
@@ -223,6 +234,19 @@ class SessionTable:
         return out
 
     # -------------------------------------------------------------------------------------- internals
+
+    def _clock_offset(self, first: Event, now: float) -> int:
+        """How far the device clock is off, judged on a session's first event: browsers send within seconds of the
+        event, so a gap of most of an hour or more (time zones, a clock set by hand, a dead CMOS battery) is the
+        device's clock, not the network. Events then land in the right hour of the report and the trace at the time
+        it happened. Drifts below the threshold are left alone: there a delayed send can't be told from a clock."""
+        if self._drift_min_ns is None:
+            return 0
+        drift = int(now * 1e9) - first.time_ns
+        if abs(drift) < self._drift_min_ns:
+            return 0
+        self.clock_corrected += 1
+        return drift
 
     def _announce(self, s: Session, events: list[Event]) -> None:
         first = events[0]
@@ -371,7 +395,7 @@ class SessionTable:
                 page.end_ns = max(s.last_ns, page.start_ns)
                 out.append(PageEnded(s, page))
         self.dirty.pop(s.id, None)
-        self.closed[s.id] = Closed(s.id, s.service_name, s.trace_id, s.root_span_id, s.device)
+        self.closed[s.id] = Closed(s.id, s.service_name, s.trace_id, s.root_span_id, s.device, s.clock_offset_ns)
         if len(self.closed) > self.cfg.closed_memory:
             self.closed.popitem(last=False)
         out.append(SessionEnded(s, reason))

@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 LOOPBACK = {"server.otlp_http": "127.0.0.1:0", "server.otlp_grpc": "127.0.0.1:0", "server.metrics": "127.0.0.1:0",
-            "export.flush_interval_seconds": 0.1, "report.store_path": None}  # tests never write the user's report store
+            "export.flush_interval_seconds": 0.1, "report.store_path": None,  # tests never write the user's report store
+            # Most tests run the service on a clock of their own, far from their events' timestamps: that is no device
+            # clock to correct (tests/test_clock_drift.py tests the correction with the two clocks together).
+            "sessions.clock_drift_min_seconds": None}
 
 
 def make_settings(**overrides):

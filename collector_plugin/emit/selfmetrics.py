@@ -22,6 +22,8 @@ class SelfMetrics:
         self.requests_queued = Gauge("otel_friction_requests_queued", "Accepted requests waiting for the pipeline thread.", registry=r)
         self.sessions_active = Gauge("otel_friction_sessions_active", "Sessions currently held in memory.", registry=r)
         self.sessions_evicted = Counter("otel_friction_sessions_evicted", "Sessions ended early because the session table was full.", registry=r)
+        self.sessions_clock_corrected = Counter("otel_friction_sessions_clock_corrected", "Sessions whose event times were shifted "
+                                                "because their device clock was off by sessions.clock_drift_min_seconds or more.", registry=r)
         self.sessions_ended = Counter("otel_friction_sessions_ended", "Sessions ended, by reason.", ("reason",), registry=r)
         self.batch_duration = Histogram("otel_friction_batch_duration_seconds", "Pipeline-thread time to classify, normalize and buffer one accepted request.",
                                         ("signal",), buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)

@@ -150,6 +150,8 @@ class SpanBuilder:
             extra["rum.friction.episodes"] = sum(summary.friction.values())
             extra.update({f"rum.friction.{k}": v for k, v in summary.friction.items()})
             extra.update({f"rum.funnel.{k}.furthest_step": v for k, v in summary.funnels.items()})
+        if s.clock_offset_ns:
+            extra["rum.clock_offset_ms"] = s.clock_offset_ns // 1_000_000  # added to the device's timestamps
         return wire.span(
             s.trace_id, s.root_span_id, b"", "session", s.start_ns, max(s.last_ns, s.start_ns),
             {"session.id": s.id, "url.full": s.landing_url, "user_agent.original": s.user_agent,

@@ -35,7 +35,8 @@ def _halves(n: int) -> tuple[list, list]:
 def _settings(tmp_path, name: str, flush_interval: float = 10**6):
     # flush_interval: aggregates stay in memory between ticks, so a checkpoint must flush them to be consistent
     return load_settings(None, {"report.store_path": str(tmp_path / f"{name}.sqlite"), "report.flush_interval_seconds": flush_interval,
-                                "sessions.checkpoint_path": str(tmp_path / f"{name}.ckpt")})
+                                "sessions.checkpoint_path": str(tmp_path / f"{name}.ckpt"),
+                                "sessions.clock_drift_min_seconds": None})  # a simulated service clock
 
 
 def _read_only(p: Pipeline, on: bool) -> None:

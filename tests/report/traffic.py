@@ -195,7 +195,9 @@ def settings_for(store: Path | None, **report):
     base = {"current_window_hours": 1, "baseline_days": 3, "min_page_sessions": 300, "min_segment_sessions": 150,
             "analysis_interval_seconds": 10**9}
     base.update(report)
-    return load_settings(None, {"report.store_path": str(store) if store else None, **{f"report.{k}": v for k, v in base.items()}})
+    # The service clock is simulated, far from the traffic's hours: no device clock to correct.
+    return load_settings(None, {"report.store_path": str(store) if store else None, "sessions.clock_drift_min_seconds": None,
+                                **{f"report.{k}": v for k, v in base.items()}})
 
 
 def feed(pipeline: Pipeline, clock: list[float], sessions: int, seed: int, hour: int, inject: Injection | None = None) -> None:
