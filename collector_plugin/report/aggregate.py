@@ -300,17 +300,22 @@ class ReportAggregator:
     # --------------------------------------------------------------------------------- reports
 
     def report(self, now: float | None = None, *, heatmaps: bool = True, progress=None):
+        """The report on the store's hours; a failing store raises (one of STORE_ERRORS), counted as a failed read."""
         from .analyze import build_report
 
         self.flush()
-        return build_report(self.store, self.cfg, self.detect, self.clock() if now is None else now, heatmaps=heatmaps, progress=progress)
+        try:
+            return build_report(self.store, self.cfg, self.detect, self.clock() if now is None else now, heatmaps=heatmaps,
+                                progress=progress)
+        except STORE_ERRORS as exc:
+            self._store_failed("read", exc)
+            raise
 
     def update_score(self, now: float | None = None):
         try:
             rep = self.report(now, heatmaps=False)
-        except STORE_ERRORS as exc:
-            self._store_failed("read", exc)  # the gauge keeps the last report's findings
-            return None
+        except STORE_ERRORS:
+            return None  # the gauge keeps the last report's findings
         if self.score is not None:
             self.score.set(rep)
         return rep

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..httpserve import authorized
 from .render import to_html, to_json
+from .store import STORE_ERRORS
 
 CACHE_SECONDS = 30.0
 _NAME = re.compile(r"^[a-z0-9-]{1,160}$")
@@ -37,7 +38,12 @@ def add_routes(app: web.Application, service) -> None:
     async def report(request: web.Request) -> web.Response:
         if (resp := denied(request)) is not None:
             return resp
-        rep = await asyncio.get_running_loop().run_in_executor(service.worker, latest, "refresh" in request.query)
+        try:
+            rep = await asyncio.get_running_loop().run_in_executor(service.worker, latest, "refresh" in request.query)
+        except STORE_ERRORS as exc:
+            return web.Response(status=503, headers={"Retry-After": "60"},
+                                text=f"the report store can't be read ({type(exc).__name__}: {exc}); see the runbook "
+                                     "OtelFrictionReportStoreFailing")
         if request.query.get("format") == "json":
             return web.Response(text=to_json(rep), content_type="application/json")
         return web.Response(text=to_html(rep, "/report/heatmaps/"), content_type="text/html")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,19 @@ def test_report_page_heatmaps_and_metric(report_service):
     samples = scrape(base + "/metrics")
     assert any(lab.get("segment") == "device=mobile" and lab.get("kind") == "dead_click" and v > 2
                for lab, v in samples.get("rum_anomaly_score", []))
+
+
+def test_a_damaged_store_is_a_clear_503_and_counted(report_service):
+    base = report_service.url("metrics")
+    assert requests.get(base + "/report?format=json", timeout=30).status_code == 200
+    db = sqlite3.connect(report_service.service.pipeline.report.store.path)
+    db.execute("DROP TABLE counts")  # the store damaged under the running service
+    db.commit()
+    db.close()
+    r = requests.get(base + "/report?refresh", timeout=30)
+    assert r.status_code == 503 and "report store can't be read" in r.text and r.headers["Retry-After"] == "60"
+    samples = scrape(base + "/metrics")
+    assert any(lab.get("operation") == "read" and v >= 1 for lab, v in samples["otel_friction_report_store_errors_total"])
 
 
 @pytest.mark.browser
