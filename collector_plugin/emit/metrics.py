@@ -77,18 +77,19 @@ class LabelBudget:
         self._seen: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._series: set[tuple[str, tuple[str, ...]]] = set()
 
+    def value(self, metric: str, label: str, value: str) -> str:
+        """``value`` within ``label``'s cap for ``metric``, without the series budget: also for stores keyed by label
+        values, such as the anomaly report's (``metric="report"``)."""
+        seen = self._seen[(metric, label)]
+        if value not in seen:
+            if len(seen) >= self._cfg.label_caps.get(label, self._cfg.default_label_cap):
+                self._selfm.label_overflow.labels(metric, label).inc()
+                return OTHER
+            seen.add(value)
+        return value
+
     def fit(self, family: Family, values: tuple[str, ...]) -> tuple[str, ...]:
-        capped = []
-        for label, value in zip(family.labels, values):
-            seen = self._seen[(family.name, label)]
-            if value not in seen:
-                cap = self._cfg.label_caps.get(label, self._cfg.default_label_cap)
-                if len(seen) >= cap:
-                    self._selfm.label_overflow.labels(family.name, label).inc()
-                    value = OTHER
-                else:
-                    seen.add(value)
-            capped.append(value)
+        capped = [self.value(family.name, label, value) for label, value in zip(family.labels, values)]
         key = (family.name, tuple(capped))
         if key not in self._series:
             if len(self._series) >= self._cfg.max_series:

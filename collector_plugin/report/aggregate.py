@@ -62,6 +62,9 @@ class ReportAggregator:
         self._last_flush = float("-inf")
         self._last_prune = float("-inf")
         self._last_analysis: float | None = None
+        # The metrics' label caps (metrics.label_caps) also bound the store's pages and elements, which a shop's slugs or
+        # generated selectors would otherwise grow without limit (rows, disk, flush time); beyond them, "other".
+        self._budget = budget
         self.score = None
         self.pruned = None
         self.store_errors = None
@@ -104,22 +107,22 @@ class ReportAggregator:
             if t is PageStarted:
                 s = o.session
                 if s.device != "bot":
-                    self._visit(s, o.page.route)
+                    self._visit(s, self._page(o.page.route))
             elif t is Happened:
                 if o.page is None or o.session.device == "bot":
                     continue
                 kind = o.event.kind
                 if kind is _CLICK and isinstance(o.event.detail, Click):
-                    self._click(o.session, o.page.route, o.event)
+                    self._click(o.session, self._page(o.page.route), o.event)
                 elif kind is _JS_ERROR and isinstance(o.event.detail, JsError):
                     d = o.event.detail
-                    self._affected(o.session, o.page.route, "error_spike", d.type + (f" ({d.group})" if d.group else ""))
+                    self._affected(o.session, self._page(o.page.route), "error_spike", d.type + (f" ({d.group})" if d.group else ""))
             elif t is Found:
                 self._found(o)
             elif t is DroppedOff:
                 rx = self._step_route.get((o.funnel, o.name))
-                route = next((p.route for p in reversed(o.session.pages) if rx is not None and rx.search(p.route)), None) \
-                    or f"{o.funnel}:{o.name}"
+                route = self._page(next((p.route for p in reversed(o.session.pages) if rx is not None and rx.search(p.route)), None)
+                                   or f"{o.funnel}:{o.name}")
                 self._affected(o.session, route, "checkout_dropoff", o.name)
                 if o.after_error:
                     self._element(o.session, route, "dropoff_after_error", o.name)
@@ -219,6 +222,12 @@ class ReportAggregator:
         self._open[s.id] = seen + (key,)
         return True
 
+    def _page(self, route: str) -> str:
+        return route if self._budget is None else self._budget.value("report", "page", route)
+
+    def _elem(self, element: str) -> str:
+        return element if self._budget is None else self._budget.value("report", "element", element)
+
     def _visit(self, s: Session, route: str) -> None:
         if not self._first(s, route):
             return
@@ -233,9 +242,10 @@ class ReportAggregator:
             counts[(svc, h, route, segs, "aff:" + kind)] += 1
         counts[(svc, h, route, segs, "ep:" + kind)] += 1
         if element:
-            self.batch.elements[(svc, h, route, segs, kind, element)] += 1
+            self.batch.elements[(svc, h, route, segs, kind, self._elem(element))] += 1
 
     def _element(self, s: Session, route: str, kind: str, element: str) -> None:
+        """``element`` already within its cap (``_elem``), or from the configuration (a funnel step)."""
         self.batch.elements[(s.service_name, self._hour(s), route, self._segments(s), kind, element)] += 1
 
     def _cell_of(self, s: Session, e) -> tuple[int, int] | None:
@@ -251,7 +261,7 @@ class ReportAggregator:
     def _click(self, s: Session, route: str, e) -> None:
         c: Click = e.detail
         self._visit(s, route)
-        el = element_of(c)
+        el = self._elem(element_of(c))
         svc = s.service_name
         meta, key = self.batch.meta, (svc, route, el)
         if key not in meta:
@@ -268,9 +278,9 @@ class ReportAggregator:
         s, ep = o.session, o.episode
         if s.device == "bot":
             return
-        route = o.page.route if o.page is not None else dict(ep.details).get("url.template") or "unknown"
+        route = self._page(o.page.route if o.page is not None else dict(ep.details).get("url.template") or "unknown")
         if ep.signal is Signal.ERROR_CLICK:
-            self._element(s, route, "error_click", ep.element or "unknown")
+            self._element(s, route, "error_click", self._elem(ep.element or "unknown"))
             return
         kind = SIGNAL_KIND.get(ep.signal)
         if kind is None:
@@ -280,7 +290,7 @@ class ReportAggregator:
             d = dict(ep.details)
             element = f"{ep.element or '-'} › {d.get('rum.form.last_field', 'unknown')}"
             if d.get("rum.form.field_errors"):
-                self._element(s, route, "form_abandonment_errors", element)
+                self._element(s, route, "form_abandonment_errors", self._elem(element))
         elif ep.signal is Signal.QUICK_BACK:
             element = "from " + str(dict(ep.details).get("rum.previous_page", "?"))
         elif ep.signal is Signal.CONFUSION_LOOP:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import time
 
 from prometheus_client import CollectorRegistry
 
@@ -216,3 +217,35 @@ def test_retention_never_cuts_into_the_baseline_and_can_be_off():
     agg.store.add(_rows([0, NOW_HOUR]))
     agg.observe([])
     assert agg.keep_hours() is None and agg.store.hour_range() == (0, NOW_HOUR) and _pruned(registry, "counts") == 0
+
+
+# ------------------------------------------------------------------------------------------------ cardinality
+
+
+def test_the_store_keeps_pages_and_elements_within_the_metrics_label_caps():
+    """Slug routes and generated selectors would grow the store's rows without limit: beyond the rum_* metrics' label
+    caps they fold into "other", as the metric labels do."""
+    from conftest import make_settings
+    from support import logs_request
+
+    p = Pipeline(make_settings(report__store_path="memory", metrics__label_caps={"page": 3, "element": 2}))
+    t = time.time_ns()  # by the service clock: older hours would be pruned at the flush
+    slugs = ["blue-shirt", "red-shirt", "green-hat", "grey-scarf", "black-boots", "white-socks"]
+    p.ingest_request("logs", logs_request([
+        r for i, slug in enumerate(slugs) for r in (
+            ("browser.page_view", t + i * 10**9, {"session.id": f"s{i}", "url.full": f"https://shop.example/p/{slug}"}),
+            ("browser.user_action.click", t + i * 10**9 + 10**8, {"session.id": f"s{i}", "url.full": f"https://shop.example/p/{slug}",
+                                                                  "browser.css_selector": f"#buy-{slug}", "browser.page.x": 10,
+                                                                  "browser.page.y": 10, "browser.click.reaction": "network"}),
+            ("exception", t + i * 10**9 + 2 * 10**8, {"session.id": f"s{i}", "url.full": f"https://shop.example/p/{slug}",
+                                                      "exception.type": f"Error{i}", "exception.message": "m"}))]))
+    p.tick(final=True)
+    p.report.flush()
+    hours = [t // (HOUR * 10**9)]
+    pages = {page for (_svc, page, dim, _v, metric) in p.report.store.counts(hours) if dim == "all" and metric == "sessions"}
+    assert pages == {"/p/blue-shirt", "/p/red-shirt", "/p/green-hat", "other"}
+    elements = {el for page in pages for (_kind, el) in p.report.store.elements("shop", page, "all", "all", hours)}
+    assert len(elements) == 3 and "other" in elements  # error types and error-clicked selectors share the element cap
+    cells = sum(c[2] for page in pages for c in p.report.store.cells("shop", page, "all", "all", hours))
+    assert cells == len(slugs)  # every click is still on a click map, folded pages' under "other"
+    assert p.registry.get_sample_value("otel_friction_label_overflow_total", {"metric": "report", "label": "page"}) >= 3
