@@ -157,7 +157,11 @@ class Service:
 
     async def run_until_signalled(self) -> bool:
         """Serve until SIGTERM/SIGINT (or the receiver process dies), then stop cleanly. False if it died."""
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # what did start (the receiver process, its reader thread) would keep the process alive
+            raise
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop_requested.set)

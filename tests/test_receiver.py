@@ -108,6 +108,18 @@ def test_a_taken_port_is_a_clear_startup_error():
     assert f"127.0.0.1', {port}" in r.stderr or f"127.0.0.1:{port}" in r.stderr  # the address that was taken
 
 
+def test_a_taken_metrics_port_is_a_clear_startup_error_and_the_receiver_stops_too():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The receiver process is up by the time the metrics listener fails: it must not keep the command alive.
+        r = subprocess.run(CLI + ["serve", "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "none", "--metrics", f"127.0.0.1:{port}"],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "otel-friction: cannot start:" in r.stderr and str(port) in r.stderr
+
+
 def test_every_request_answered_200_before_sigterm_is_processed():
     # The receiver answers once it has handed a request over; stopping drains the hand-over before the service ends
     # its sessions. Requests keep coming while SIGTERM arrives: each one answered 200 must be in a session trace.
