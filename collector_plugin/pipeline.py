@@ -190,17 +190,17 @@ class Pipeline:
         path = self.settings.sessions.checkpoint_path
         if path is None or not path.exists():
             return 0
-        try:
-            with open(path, "rb") as fh:
+        with open(path, "rb") as fh:  # a path that can't be opened (a directory, no permission) is a startup error
+            try:
                 state = pickle.load(fh)
-        except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the bytes lead to
-            # Refusing to start would put the service in a crash loop over a file it rewrites within seconds anyway
-            # (damaged storage, objects of a release whose classes moved). Kept aside for whoever investigates.
-            aside = path.with_name(path.name + ".unreadable")
-            os.replace(path, aside)
-            log.error("checkpoint unreadable: its open sessions are not continued; moved aside",
-                      extra={"path": str(path), "moved_to": str(aside), "error": f"{type(exc).__name__}: {exc}"})
-            return 0
+            except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the bytes lead to
+                # Refusing to start would put the service in a crash loop over a file it rewrites within seconds anyway
+                # (damaged storage, objects of a release whose classes moved). Kept aside for whoever investigates.
+                aside = path.with_name(path.name + ".unreadable")
+                os.replace(path, aside)
+                log.error("checkpoint unreadable: its open sessions are not continued; moved aside",
+                          extra={"path": str(path), "moved_to": str(aside), "error": f"{type(exc).__name__}: {exc}"})
+                return 0
         if not isinstance(state, dict) or state.get("version") != self.CHECKPOINT_VERSION:
             # Another release's objects: they can't be trusted to load, and refusing to start would lose more.
             log.warning("checkpoint written by another version of otel-friction: its open sessions are not continued",

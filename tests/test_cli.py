@@ -72,6 +72,20 @@ def test_config_validate(tmp_path):
     assert "server.otlp_http" in r.stderr and "expected HOST:PORT" in r.stderr
 
 
+def test_unusable_state_paths_are_clear_startup_errors_that_touch_nothing(tmp_path):
+    """A directory where a file belongs is a configuration error: exit 1 with the path, and the directory is left as
+    it is (a damaged checkpoint file would be set aside, a directory must not be)."""
+    busy = tmp_path / "a-directory"
+    busy.mkdir()
+    for key, expected in (("SESSIONS__CHECKPOINT_PATH", "Is a directory"), ("REPORT__STORE_PATH", "the report store")):
+        env = {**os.environ, f"OTEL_FRICTION_{key}": str(busy)}
+        r = subprocess.run(CLI + ["serve", "--otlp-http", "127.0.0.1:0", "--otlp-grpc", "none", "--metrics", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 1, r.stderr[-2000:]
+        assert "otel-friction: cannot start:" in r.stderr and expected in r.stderr and str(busy) in r.stderr
+        assert busy.is_dir() and not list(tmp_path.glob("*.unreadable"))
+
+
 def test_env_overrides_the_file(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("sessions:\n  inactivity_timeout_seconds: 600\n  max_sessions: 10\n")

@@ -308,8 +308,8 @@ def open_store(path: str | Path | None) -> ReportStore:
     try:
         return SqliteStore(path)
     except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError):  # can't open, create or write: nothing to set aside
-            raise
+        if isinstance(exc, sqlite3.OperationalError):  # can't open, create or write (a directory, no permission)
+            raise OSError(f"the report store {path} can't be opened: {exc}") from exc
         path = Path(path).expanduser()
         aside = path.with_name(path.name + ".unreadable")
         os.replace(path, aside)
