@@ -218,6 +218,18 @@ class ErrorsConfig(_Section):
     sentry_environment: str | None = None
     sentry_max_events_per_group_per_minute: int = Field(10, ge=1, description="forwarding is sampled per group so a loop can't flood Sentry")
 
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value:
+            from sentry_sdk.utils import BadDsn, Dsn  # only when one is set: the SDK is not needed otherwise
+
+            try:
+                Dsn(value)
+            except BadDsn as exc:
+                raise ValueError(f"not a Sentry DSN ({exc}): expected https://<key>@<host>/<project id>") from None
+        return value
+
 
 class ReportConfig(_Section):
     """Behavioural anomaly reports (docs/anomaly-reports.md): hourly aggregates in a store, windows compared per page and segment."""

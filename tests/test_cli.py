@@ -64,12 +64,14 @@ def test_config_validate(tmp_path):
     r = subprocess.run(CLI + ["config", "validate", str(good)], capture_output=True, text=True)
     assert r.returncode == 0 and "valid" in r.stdout
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sessions:\n  inactivity_timeout_seconds: -5\n  inactivity_timout: 3\nserver:\n  otlp_http: localhost\n")
+    bad.write_text("sessions:\n  inactivity_timeout_seconds: -5\n  inactivity_timout: 3\nserver:\n  otlp_http: localhost\n"
+                   "errors:\n  sentry_dsn: sentry.example/42\n")
     r = subprocess.run(CLI + ["config", "validate", str(bad)], capture_output=True, text=True)
     assert r.returncode == 2
     assert "sessions.inactivity_timeout_seconds: Input should be greater than 0" in r.stderr
     assert "sessions.inactivity_timout: unknown key" in r.stderr
     assert "server.otlp_http" in r.stderr and "expected HOST:PORT" in r.stderr
+    assert "errors.sentry_dsn: not a Sentry DSN" in r.stderr
 
 
 def test_unusable_state_paths_are_clear_startup_errors_that_touch_nothing(tmp_path):
