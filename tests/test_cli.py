@@ -105,3 +105,12 @@ def test_demo_runs_and_summarises():
     assert "0 rejected, 0 dropped" in r.stdout
     assert "Where to look" in r.stdout and "/metrics" in r.stdout
     assert "sending OTLP batches" in r.stderr
+
+
+def test_report_on_a_damaged_or_unopenable_store_is_a_clear_error(tmp_path):
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not a database " * 100)
+    for store in (damaged, tmp_path):  # a file that isn't SQLite; a directory
+        r = subprocess.run(CLI + ["report", "--store", str(store)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and f"the report store {store} can't be read" in r.stderr, r.stderr[-2000:]
+    assert damaged.read_bytes() == b"not a database " * 100  # a report only reads: the file is left as it is

@@ -125,9 +125,15 @@ def main(args: argparse.Namespace) -> int:
         print("otel-friction: --token or GRAFANA_TOKEN is required", file=sys.stderr)
         return 2
     from grafana_client import GrafanaApi  # imported here so other CLI commands don't pay for it
+    from grafana_client.client import GrafanaException
 
     api = GrafanaApi.from_url(args.grafana_url, credential=args.token)
     params = url_params(args, args.grafana_url, datasource_uid=args.datasource_uid)
-    plan = provision(api, team=args.team, params=params)
+    try:
+        plan = provision(api, team=args.team, params=params)
+    except (GrafanaException, OSError) as exc:  # OSError: the HTTP client's connection errors derive from it
+        # What was done before the failure stays done; running again continues from there (each step reads first).
+        print(f"otel-friction: provisioning Grafana at {args.grafana_url} failed: {exc}", file=sys.stderr)
+        return 1
     print("\n".join(plan.changes) or "Grafana already up to date")
     return 0

@@ -35,7 +35,7 @@ def run_report(args: argparse.Namespace) -> int:
     from ..demo import _progress
     from .analyze import build_report
     from .render import to_html, to_json, to_markdown, write
-    from .store import SqliteStore
+    from .store import STORE_ERRORS, SqliteStore
 
     overrides = {f"report.{k}": v for k, v in (("current_window_hours", args.current_hours), ("baseline_days", args.baseline_days),
                                                 ("min_page_sessions", args.min_page_sessions),
@@ -50,12 +50,16 @@ def run_report(args: argparse.Namespace) -> int:
     if path is None or not Path(path).expanduser().exists():
         print(f"otel-friction: no report store at {path} (set report.store_path or --store)", file=sys.stderr)
         return 1
-    store = SqliteStore(path)
     try:
-        rep = build_report(store, settings.report, settings.detect, args.now if args.now is not None else time.time(),
-                           heatmaps=args.out is not None or "html" in formats, progress=_progress)
-    finally:
-        store.close()
+        store = SqliteStore(path)
+        try:
+            rep = build_report(store, settings.report, settings.detect, args.now if args.now is not None else time.time(),
+                               heatmaps=args.out is not None or "html" in formats, progress=_progress)
+        finally:
+            store.close()
+    except STORE_ERRORS as exc:
+        print(f"otel-friction: the report store {path} can't be read: {exc}", file=sys.stderr)
+        return 1
     if args.out is not None:
         for p in write(rep, args.out, formats):
             print(p)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -187,3 +188,14 @@ def test_provision_writes_the_deployment_urls(grafana, capsys):
 def test_provision_needs_a_token(grafana, capsys, monkeypatch):
     monkeypatch.delenv("GRAFANA_TOKEN", raising=False)
     assert main(["provision", "--grafana-url", grafana.url]) == 2
+
+
+def test_a_wrong_token_or_an_unreachable_grafana_is_a_clear_error(grafana, capsys):
+    assert main(["provision", "--grafana-url", grafana.url, "--token", "wrong"]) == 1
+    err = capsys.readouterr().err
+    assert f"provisioning Grafana at {grafana.url} failed" in err and "Unauthorized" in err
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["provision", "--grafana-url", f"http://127.0.0.1:{port}", "--token", TOKEN]) == 1
+    assert "provisioning Grafana at http://127.0.0.1:" in capsys.readouterr().err
