@@ -19,8 +19,8 @@ from ..config import DetectConfig, ReportConfig
 from ..detect import DroppedOff, Found, Signal
 from ..detect.clicks import element_of
 from ..events import Click, JsError, Kind
-from ..sessionize import Happened, PageStarted, Session, SessionEnded
 from ..log import get_logger
+from ..sessionize import Happened, PageStarted, Session, SessionEnded
 from .store import STORE_ERRORS, Batch, ReportStore, Segments, open_store
 
 log = get_logger("report")
