@@ -250,6 +250,8 @@ class ReportConfig(_Section):
     custom_segments: list[str] = Field(default_factory=list, description="extra segment dimensions: names of session fields (e.g. service_version)")
     flush_interval_seconds: float = Field(5.0, ge=0, description="aggregates are written in one transaction at most this often (0 = every tick); reports, checkpoints and shutdown flush first")
     analysis_interval_seconds: float = Field(300.0, gt=0, description="how often the service recomputes rum_anomaly_score")
+    max_pending_increments: int = Field(500_000, gt=0, description="aggregates kept in memory while the store can't be written "
+                                        "(about 12,000 an hour at 5,000 sessions an hour); beyond, the oldest hours are dropped and counted")
     grid_columns: int = Field(48, ge=4, le=400, description="heatmap columns across the viewport width")
     grid_row_px: int = Field(40, ge=4, description="heatmap row height in page pixels")
     grid_max_rows: int = Field(150, ge=4, description="clicks deeper than rows x row_px go to the last row")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import defaultdict
 from typing import Callable
 
 from ..config import DetectConfig, ReportConfig
@@ -68,13 +69,15 @@ class ReportAggregator:
         self.score = None
         self.pruned = None
         self.store_errors = None
+        self.increments_dropped = None
         self._store_failing = False  # logged once per outage, and again when it ends
         if registry is not None:
-            from .metrics import AnomalyGauge, rows_pruned_counter, store_errors_counter
+            from .metrics import AnomalyGauge, increments_dropped_counter, rows_pruned_counter, store_errors_counter
 
             self.score = AnomalyGauge(registry, budget, cfg.max_series)
             self.pruned = rows_pruned_counter(registry)
             self.store_errors = store_errors_counter(registry)
+            self.increments_dropped = increments_dropped_counter(registry)
 
     @classmethod
     def from_settings(cls, settings, *, clock: Callable[[], float] = time.time, registry=None, budget=None) -> "ReportAggregator | None":
@@ -147,6 +150,7 @@ class ReportAggregator:
                 self.store.add(self.batch)
             except STORE_ERRORS as exc:
                 self._store_failed("write", exc)
+                self._bound_batch()
                 return
             self.batch = Batch()
             self._store_ok()
@@ -192,6 +196,31 @@ class ReportAggregator:
         self._open = dict(state["open"]) if state else {}
         if state and state.get("batch"):
             self.batch = state["batch"]  # written by the first flush
+
+    def _bound_batch(self) -> None:
+        """While the store can't be written, keep memory bounded: past ``max_pending_increments``, drop whole hours,
+        oldest first, down to 90% of it (so this doesn't run at every flush). The newest hours, which the current report
+        window reads, are the ones kept, and the newest one always (the label caps bound a single hour)."""
+        b, limit = self.batch, self.cfg.max_pending_increments
+        tables = (b.counts, b.cells, b.elements)
+        size = sum(map(len, tables))
+        if size <= limit:
+            return
+        by_hour: dict[int, list] = defaultdict(list)
+        for table in tables:
+            for key in table:
+                by_hour[key[1]].append((table, key))
+        dropped = 0
+        for hour in sorted(by_hour)[:-1]:
+            if size - dropped <= limit * 0.9:
+                break
+            for table, key in by_hour[hour]:
+                del table[key]
+            dropped += len(by_hour[hour])
+        if self.increments_dropped is not None:
+            self.increments_dropped.inc(dropped)
+        log.error("report store still failing: the oldest hours of kept aggregates were dropped",
+                  extra={"dropped": dropped, "kept": size - dropped, "max_pending_increments": limit})
 
     def _store_failed(self, operation: str, exc: BaseException) -> None:
         if self.store_errors is not None:

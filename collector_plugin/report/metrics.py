@@ -1,5 +1,6 @@
 """``rum_anomaly_score{service_name,page,kind,segment}``: −log10 q of the current findings, for a Grafana "Anomalies" panel;
-and the report's own health metrics, ``otel_friction_report_rows_pruned_total`` and ``otel_friction_report_store_errors_total``."""
+and the report's own health metrics: ``otel_friction_report_rows_pruned_total``, ``otel_friction_report_store_errors_total``
+and ``otel_friction_report_increments_dropped_total``."""
 
 from __future__ import annotations
 
@@ -47,3 +48,11 @@ def store_errors_counter(registry) -> Counter:
                    "read-only file system): write (the increments are kept and written at the next flush), prune (retried "
                    "an hour later) or read (the periodic analysis; rum_anomaly_score keeps its last values).",
                    ("operation",), registry=registry)
+
+
+def increments_dropped_counter(registry) -> Counter:
+    """``otel_friction_report_increments_dropped_total``: aggregates lost because the store failed for too long."""
+    return Counter("otel_friction_report_increments_dropped", "Anomaly-report aggregates (one per page, segment set and "
+                   "metric, click-grid cell or element, per hour) dropped because the store could not be written for so long "
+                   "that more than report.max_pending_increments waited in memory; the oldest hours go first.",
+                   registry=registry)

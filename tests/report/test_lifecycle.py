@@ -249,3 +249,24 @@ def test_the_store_keeps_pages_and_elements_within_the_metrics_label_caps():
     cells = sum(c[2] for page in pages for c in p.report.store.cells("shop", page, "all", "all", hours))
     assert cells == len(slugs)  # every click is still on a click map, folded pages' under "other"
     assert p.registry.get_sample_value("otel_friction_label_overflow_total", {"metric": "report", "label": "page"}) >= 3
+
+
+def test_while_the_store_fails_the_kept_aggregates_stay_within_their_budget_newest_hours_first(tmp_path):
+    settings = load_settings(None, {"report.store_path": str(tmp_path / "down.sqlite"), "report.flush_interval_seconds": 0,
+                                    "report.max_pending_increments": 1000, "sessions.clock_drift_min_seconds": None})
+    clock = [1000.0]
+    p = Pipeline(settings, clock=lambda: clock[0])
+    _read_only(p, True)
+    hours = [NOW_HOUR - 2, NOW_HOUR - 1, NOW_HOUR]
+    for h in hours:  # an outage spanning three hours of traffic, other visitors each hour
+        sim = InjectedShop(h, start_ns=h * HOUR * 10**9 + 60 * 10**9)
+        _feed(p, clock, to_requests(list(sim.sessions(60)), max_records=500))
+    b = p.report.batch
+    kept_hours = {k[1] for table in (b.counts, b.cells, b.elements) for k in table}
+    assert sum(map(len, (b.counts, b.cells, b.elements))) <= 1000  # about 650 an hour here
+    assert NOW_HOUR in kept_hours and NOW_HOUR - 2 not in kept_hours  # the oldest went first
+    dropped = p.registry.get_sample_value("otel_friction_report_increments_dropped_total")
+    assert dropped > 0
+    _read_only(p, False)
+    p.report.flush()
+    assert {h for h in range(NOW_HOUR - 2, NOW_HOUR + 1) if p.report.store.counts([h])} == kept_hours
