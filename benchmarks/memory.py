@@ -1,4 +1,5 @@
-"""RSS per active idle session, in a fresh process: ``python -m benchmarks.memory --sessions 100000,1000000``.
+"""RSS per active idle session, in a fresh process: ``python -m benchmarks.memory --sessions 100000,1000000``; with
+``--visits N``, RSS per open session of N whole simulated shop visits instead (``open_visits``).
 
 A ``Pipeline(load_settings())`` (session table large enough for the target, no exporter) is fed sessions of one
 ``browser.page_view`` record each (1,000 records per ExportLogsServiceRequest, distinct session ids, as
@@ -31,7 +32,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", default="100000,1000000", help="comma-separated cumulative targets")
     ap.add_argument("--time-budget", type=float, default=300.0, help="stop growing (and say so) past this many seconds")
+    ap.add_argument("--visits", type=int, help="instead: RSS per open session of this many simulated shop visits")
     args = ap.parse_args()
+    if args.visits:
+        return open_visits(args.visits)
     targets = [int(x) for x in args.sessions.split(",")]
     os.environ.setdefault("OTEL_FRICTION_SESSIONS__MAX_SESSIONS", str(max(targets) + 10_000))
     os.environ.setdefault("OTEL_FRICTION_SESSIONS__INACTIVITY_TIMEOUT_SECONDS", "86400")
@@ -97,6 +101,36 @@ def main() -> None:
         if active < target:
             break
     print(json.dumps({"rss_baseline_bytes": rss0, "steps": results}))
+
+
+def open_visits(n: int) -> None:
+    """RSS per open session when the sessions are whole simulated shop visits (about 26 records over several page views)
+    that have not ended yet: what an open session costs while its visitor browses and for the inactivity timeout after,
+    which is what sizes a deployment's memory. Prints one JSON object."""
+    os.environ.setdefault("OTEL_FRICTION_SESSIONS__INACTIVITY_TIMEOUT_SECONDS", "86400")
+    os.environ.setdefault("OTEL_FRICTION_SESSIONS__MAX_AGE_SECONDS", "86400")
+    scratch_report_store()
+    from collector_plugin.config import load_settings
+    from collector_plugin.pipeline import Pipeline
+    from collector_plugin.simulate import ShopSimulator, to_requests
+
+    pipeline = Pipeline(load_settings())
+    sessions = list(ShopSimulator(5, start_ns=time.time_ns()).sessions(n))
+    records = sum(len(s.records) for s in sessions)
+    bodies = [r.SerializeToString() for r in to_requests(sessions)]
+    del sessions
+    gc.collect()
+    rss0 = rss_bytes()
+    for i, body in enumerate(bodies):
+        pipeline.ingest_bytes("logs", body, "protobuf")
+        if i % 10 == 9:
+            pipeline.tick()
+    pipeline.tick()
+    del bodies
+    gc.collect()
+    open_sessions = len(pipeline.sessions)
+    print(json.dumps({"visits": n, "records_per_visit": records / n, "open_sessions": open_sessions,
+                      "bytes_per_open_session": (rss_bytes() - rss0) / open_sessions}))
 
 
 if __name__ == "__main__":

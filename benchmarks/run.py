@@ -8,7 +8,8 @@ One run, on the same payloads (simulated browser log batches of ~1,000 records, 
       exported) and wall-clock throughput; OTLP/HTTP protobuf, OTLP/JSON and OTLP/gRPC;
   (c) the real OpenTelemetry Collector (GOMAXPROCS=1) passing the same batches through otlp → batch → otlp_http;
   (d) latency per 1,000-event request at half the measured maximum load (paced sender);
-  (e) RSS per active idle session at 100k and 1M sessions (benchmarks/memory.py);
+  (e) RSS per active idle session at 100k and 1M sessions, and per open session of a whole shop visit
+      (benchmarks/memory.py);
   (f) the anomaly-report store grown to its retention: flush cost per row, prune, analysis (benchmarks/report_store.py);
   plus an in-process cProfile of the hot path (benchmarks/profile_hot.py).
 See BENCHMARKS.md for figures and their interpretation.
@@ -42,9 +43,9 @@ TARGETS = {"events_per_s_per_core": 100_000, "collector_ratio": 1.0, "p99_batch_
 # pairs: (b) protobuf and (c) alternate this many times; the headline figures are medians, the ratio the median of
 # the pairs' ratios, because this machine's speed drifts by up to 2x from minute to minute (BENCHMARKS.md).
 FULL = dict(records=60_000, load_s=20.0, variant_s=12.0, collector_s=12.0, latency_s=30.0, memory="100000,1000000",
-            memory_budget_s=400.0, store_days=14.0, profile_records=30_000, decode_min_s=2.0, pairs=3)
+            memory_budget_s=400.0, store_days=14.0, visits=20_000, profile_records=30_000, decode_min_s=2.0, pairs=3)
 QUICK = dict(records=20_000, load_s=8.0, variant_s=5.0, collector_s=5.0, latency_s=10.0, memory="100000",
-             memory_budget_s=40.0, store_days=1.0, profile_records=10_000, decode_min_s=0.5, pairs=1)
+             memory_budget_s=40.0, store_days=1.0, visits=5_000, profile_records=10_000, decode_min_s=0.5, pairs=1)
 CONCURRENCY = 4
 INACTIVITY_S = 5
 FLUSH_S = 1
@@ -466,6 +467,11 @@ def main() -> None:
         result["memory"] = json.loads(out.stdout.decode().strip().splitlines()[-1])
         for step in result["memory"]["steps"]:
             log(f"    {step['sessions']:,} sessions: {step['bytes_per_session']:,.0f} bytes/session")
+        out = subprocess.run([PY, "-m", "benchmarks.memory", "--visits", str(cfg["visits"])], cwd=ROOT, stdout=subprocess.PIPE,
+                             check=True, timeout=900)
+        result["memory"]["open_visits"] = v = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        log(f"    {v['open_sessions']:,} open shop visits ({v['records_per_visit']:.1f} records each): "
+            f"{v['bytes_per_open_session']:,.0f} bytes/session")
     if "store" not in skip:
         log(f"(f) report store grown to {cfg['store_days']:g} days of hourly rows")
         out = subprocess.run([PY, "-m", "benchmarks.report_store", "--days", str(cfg["store_days"])], cwd=ROOT,
@@ -515,6 +521,7 @@ def summarize(r: dict) -> None:
     steps = r.get("memory", {}).get("steps", [])
     r["bytes_per_idle_session"] = steps[-1]["bytes_per_session"] if steps else None
     r["bytes_per_idle_session_by_count"] = {s["sessions"]: s["bytes_per_session"] for s in steps}
+    r["bytes_per_open_visit"] = r.get("memory", {}).get("open_visits", {}).get("bytes_per_open_session")
     r["targets"] = {}
     for key, target in TARGETS.items():
         value = r.get(key)
@@ -545,6 +552,7 @@ def print_table(r: dict) -> None:
          "median of pairs " + ", ".join(f"{x:.3f}" for x in r.get("collector_ratio_pairs", []))),
         ("latency per 1,000-event request @ half load", f"p50 {f(r['p50_batch_ms'], '{:.1f}')} ms, p99 {f(r['p99_batch_ms'], '{:.1f}')} ms", ""),
         ("RSS per idle session", ", ".join(f"{n:,}: {b:,.0f} B" for n, b in r["bytes_per_idle_session_by_count"].items()) or "n/a", ""),
+        ("RSS per open session of a whole shop visit", f(r["bytes_per_open_visit"]) + " B", "sizes a deployment's memory"),
         ("spans received by the sink (e2e protobuf run)", f(r["spans_exported"]), ""),
     ]
     rs = r.get("report_store")

@@ -112,6 +112,27 @@ def test_full_session_table_evicts_the_least_recently_seen_and_counts_it():
     assert sample(p, "otel_friction_sessions_active") == 2
 
 
+def test_an_ended_page_lets_go_of_its_events_once_the_tick_that_used_them_is_over():
+    """An open session holds only its current page's events: an ended page's were read in the tick it ended (final
+    detection, its span, the report's click map). Without this an open session held every event it had seen."""
+    p, clock, memory = pipeline()
+    p.ingest_request("logs", logs_request(journey("s1")))  # /product/1 ends when /cart starts
+    p.tick()
+    product, cart = p.sessions.sessions["s1"].pages
+    page_span = next(s for _, s in memory.spans() if s.name == "page_view /product/:id")
+    assert [e.name for e in page_span.events] == ["exception"]  # its span was built from its events
+    assert sample(p, "rum_error_clicks_total") == 1  # and detection saw them
+    p.tick()
+    assert product.events == () and len(cart.events) == 1  # the open page keeps its own (the scroll)
+    # A late record for the ended page still counts, and is let go after its tick too.
+    p.ingest_request("logs", logs_request([("browser.scroll", T0 + 5 * S, {"session.id": "s1", "url.full": f"{URL}/product/1",
+                                                                           "browser.scroll.max_depth": 0.5})]))
+    p.tick()
+    assert len(product.events) == 1
+    p.tick()
+    assert product.events == ()
+
+
 def test_late_events_land_in_the_closed_sessions_trace_without_restarting_it():
     p, clock, memory = pipeline()
     p.ingest_request("logs", logs_request(journey("s1")))
