@@ -150,8 +150,9 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------ checkpoints
 
-    # 2: + what the report aggregator counted of each open session; 3: sessions store no derived ids; 4: + clock offsets
-    CHECKPOINT_VERSION = 4
+    # 2: + what the report aggregator counted of each open session; 3: sessions store no derived ids; 4: + clock offsets;
+    # 5: detection keeps decided pages as bits
+    CHECKPOINT_VERSION = 5
 
     def checkpoint(self) -> bool:
         """Write open sessions (and what detection and the report aggregator remember of them) atomically; the clock

@@ -238,6 +238,26 @@ def test_strings_are_cut_at_characters_not_bytes():
     assert c.events[0].url == "é" * 7
 
 
+def test_values_every_event_repeats_are_one_string_object():
+    """Open pages hold their events for as long as the visitor stays: a copy of the session id, service, user agent,
+    tag or reaction per event cost more memory than the event itself (benchmarks/memory.py --visits)."""
+    def click(sid: str, t: int) -> tuple:
+        return ("browser.user_action.click", t, {"session.id": sid, "browser.tag_name": "BUTTON",
+                                                 "browser.click.reaction": "none", "browser.click.pointer_type": "mouse"})
+    ua = {"user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0", "service.version": "1.4.2"}
+    one = logs_request([click("a" * 32, 1), click("a" * 32, 2), click("b" * 32, 3)], resource=ua).SerializeToString()
+    other = logs_request([click("c" * 32, 4)], resource=ua).SerializeToString()
+    a1, a2, b, c = classify("logs", one).events + classify("logs", other).events
+    assert a1.session_id == a2.session_id and a1.session_id is a2.session_id
+    assert b.session_id == "b" * 32
+    for x in (a2, b, c):  # across records and across requests
+        assert x.service_name is a1.service_name and x.service_version is a1.service_version
+        assert x.client.user_agent is a1.client.user_agent
+        assert x.detail.tag is a1.detail.tag and x.detail.reaction is a1.detail.reaction and x.detail.pointer is a1.detail.pointer
+    assert (c.detail.tag, c.detail.reaction, c.detail.pointer, c.client.user_agent, c.service_version) == (
+        "BUTTON", "none", "mouse", ua["user_agent.original"], "1.4.2")
+
+
 MALFORMED = [
     (b"\x0a\x05\x12\x03", "length past the end"),  # a resource claiming 5 bytes with 4 left
     (b"\x0a\x02\x12\x80", "truncated varint"),

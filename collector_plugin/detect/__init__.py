@@ -116,11 +116,14 @@ class _State:
     """What detection remembers of one session. Most sessions never need most of it (one idle page view), so the
     containers are created on first use, and the state itself is only kept once it holds something."""
 
-    __slots__ = ("session", "seen", "counts", "funnels", "groups", "had_error", "unsettled")
+    __slots__ = ("session", "seen", "decided", "counts", "funnels", "groups", "had_error", "unsettled")
 
     def __init__(self, session: Session):
         self.session = session
-        self.seen: set | None = None  # episode keys reported, pages decided, forms started, scroll summaries taken
+        # Episode keys reported, forms started, and scroll summaries taken (by time, a bare int: a tuple per summary
+        # cost more than the summary).
+        self.seen: set | None = None
+        self.decided = 0  # pages decided, a bit per page index: every page view of an open session has one
         self.counts: Counter | None = None  # episodes per (page, signal) and per signal
         self.funnels: dict[str, list[int]] | None = None  # funnel → [furthest step, time entered]
         self.groups: dict[str, dict[str, int]] | None = None  # error group → funnel step at its first occurrence
@@ -128,8 +131,8 @@ class _State:
         self.unsettled = False
 
     def empty(self) -> bool:
-        return (self.seen is None and self.counts is None and self.funnels is None and self.groups is None
-                and not self.had_error and not self.unsettled)
+        return (self.seen is None and not self.decided and self.counts is None and self.funnels is None
+                and self.groups is None and not self.had_error and not self.unsettled)
 
     def first(self, key) -> bool:
         """True the first time ``key`` is seen."""
@@ -269,11 +272,12 @@ class DetectStage:
         samples.append(reversals)
 
     def _evaluate(self, st: _State, page: Page, out: list[DetectOutput], *, final: bool, quiet: bool = False) -> None:
-        if st.session.device == "bot" or (st.seen is not None and ("decided", page.index) in st.seen):
+        if st.session.device == "bot" or st.decided >> page.index & 1:
             return
         ended = page.end_ns is not None
-        if final and ended:
-            st.first(("decided", page.index))
+        deciding = final and ended
+        if deciding:
+            st.decided |= 1 << page.index
         events = page.events
         cfg = self.cfg
         # Only the detectors that look at a kind the page has: the others would find nothing, and most page views
@@ -309,12 +313,21 @@ class DetectStage:
         if _SCROLL in kinds:
             for e in events:
                 if e.kind is _SCROLL and isinstance(e.detail, Scroll) and e.detail.direction_changes is not None \
-                        and st.first(("scroll", e.time_ns)):
+                        and st.first(e.time_ns):
                     self._sample(page.route, e.detail.direction_changes)
         if _FORM_FOCUS in kinds:
             for form, _ in forms_started(events):
                 if st.first(("form", page.index, form)):
                     out.append(FormStarted(st.session, page, form))
+        if deciding and st.seen is not None:
+            # A decided page is never evaluated again: its keys would only hold memory for the rest of the session.
+            st.seen.difference_update([ep.key for ep in candidates])
+            if _SCROLL in kinds:
+                st.seen.difference_update([e.time_ns for e in events if e.kind is _SCROLL])
+            if _FORM_FOCUS in kinds:
+                st.seen.difference_update([("form", page.index, form) for form, _ in forms_started(events)])
+            if not st.seen:
+                st.seen = None
 
     def _report(self, st: _State, page: Page | None, ep: Episode, out: list[DetectOutput]) -> None:
         slot = (page.index if page is not None else -1, ep.signal)

@@ -120,6 +120,16 @@ fn opt_text<'py>(py: Python<'py>, t: &Option<Text<'_, 'py>>) -> Bound<'py, PyAny
     }
 }
 
+/// A value of a small vocabulary (service names, user agents, tag names, reactions, navigation types) as Python's one
+/// interned copy: open sessions and pages hold these for as long as they last, and a copy per record or per session
+/// cost more memory than the event around it. Interned strings are mortal: a value nobody holds any more goes.
+fn opt_word<'py>(py: Python<'py>, t: &Option<Text<'_, 'py>>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match t {
+        Some(t) => PyString::intern(py, t.as_str()?).into_any(),
+        None => py.None().into_bound(py),
+    })
+}
+
 /// A Python class of `collector_plugin.events`, built field by field in declaration order.
 struct Class {
     tp: Py<PyType>,
@@ -315,11 +325,30 @@ struct Out<'py> {
     events: Bound<'py, PyList>,
     dropped: FnvMap<&'static str, usize>,
     skipped: FnvMap<&'static str, usize>,
+    /// The previous record's session id: a session's records come together, and sharing one string object saves
+    /// its 80 bytes on every event an open page holds (and its hash, computed once per object, on every lookup).
+    last_session: Option<Bound<'py, PyString>>,
+    /// The last few records' own clients, for the same reason: a browser repeats its viewport on every record (a
+    /// few: scroll summaries and form events carry other fields than clicks, and they alternate).
+    clients: Vec<LastClient<'py>>,
+}
+
+const RECENT_CLIENTS: usize = 4;
+
+struct LastClient<'py> {
+    user_agent: Bound<'py, PyAny>,
+    mobile: Bound<'py, PyAny>, // the resource's
+    width: Bound<'py, PyAny>,
+    height: Bound<'py, PyAny>,
+    user_id: Option<String>, // as sent: the client holds it hashed
+    previous: bool,
+    client: Bound<'py, PyAny>,
+    device: Bound<'py, PyAny>,
 }
 
 impl<'py> Out<'py> {
     fn new(py: Python<'py>) -> Self {
-        Out { events: PyList::empty(py), dropped: FnvMap::default(), skipped: FnvMap::default() }
+        Out { events: PyList::empty(py), dropped: FnvMap::default(), skipped: FnvMap::default(), last_session: None, clients: Vec::new() }
     }
 
     fn into_tuple(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -556,7 +585,7 @@ impl Classifier {
     fn resource<'a, 'py>(&self, py: Python<'py>, a: &Attrs<'a>) -> PyResult<Resource<'a, 'py>> {
         let v = &self.vocab;
         let none = py.None().into_bound(py);
-        let user_agent = opt_text(py, &self.text(py, a, &[Key::UserAgentOriginal])?);
+        let user_agent = opt_word(py, &self.text(py, a, &[Key::UserAgentOriginal])?)?;
         let mobile = opt_bool(py, self.flag(a, Key::BrowserMobile)?);
         let viewport_width = opt(py, self.int(py, a, &[Key::ScreenWidth])?); // Faro puts the viewport here
         let viewport_height = opt(py, self.int(py, a, &[Key::ScreenHeight])?);
@@ -566,19 +595,19 @@ impl Classifier {
         let device = self.rules.device(&client)?;
         Ok(Resource {
             service_name: match self.text(py, a, &[Key::ServiceName])? {
-                Some(t) => t.py(py),
+                Some(t) => opt_word(py, &Some(t))?,
                 None => self.default_service.bind(py).clone().into_any(),
             },
-            service_version: opt_text(py, &self.text(py, a, &[Key::ServiceVersion])?),
+            service_version: opt_word(py, &self.text(py, a, &[Key::ServiceVersion])?)?,
             session_id: self.text(py, a, &[Key::SessionId])?,
             client, device, user_agent, mobile, viewport_width, viewport_height,
         })
     }
 
     /// The record's client (user id hashed) and its device: the resource's own when the record adds nothing.
-    fn client<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    fn client<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs, out: &mut Out<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let ua = match self.text(py, a, &[Key::UserAgentOriginal, Key::HttpUserAgent])? {
-            Some(t) => t.py(py),
+            Some(t) => opt_word(py, &Some(t))?,
             None => r.user_agent.clone(),
         };
         let or_base = |v: Option<Bound<'py, PyAny>>, base: &Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
@@ -601,9 +630,26 @@ impl Classifier {
             && same(&height, &r.viewport_height)? {
             return Ok((r.client.clone(), r.device.clone()));
         }
-        let user_id = Rules::apply(&self.rules.user_id, opt_text(py, &user_id))?;
-        let client = self.vocab.client.make(py, &[ua, r.mobile.clone(), width, height, user_id, py_bool(py, previous)])?;
+        let raw_user_id = match &user_id {
+            Some(t) => Some(t.as_str()?.to_owned()),
+            None => None,
+        };
+        for last in &out.clients {
+            if last.previous == previous && last.user_id == raw_user_id && same(&ua, &last.user_agent)? && same(&width, &last.width)?
+                && same(&height, &last.height)? && last.mobile.is(&r.mobile) {
+                return Ok((last.client.clone(), last.device.clone()));
+            }
+        }
+        let hashed = Rules::apply(&self.rules.user_id, opt_text(py, &user_id))?;
+        let client = self.vocab.client.make(py, &[ua.clone(), r.mobile.clone(), width.clone(), height.clone(), hashed, py_bool(py, previous)])?;
         let device = self.rules.device(&client)?;
+        if out.clients.len() == RECENT_CLIENTS {
+            out.clients.pop();
+        }
+        out.clients.insert(0, LastClient {
+            user_agent: ua, mobile: r.mobile.clone(), width, height, user_id: raw_user_id, previous, client: client.clone(),
+            device: device.clone(),
+        });
         Ok((client, device))
     }
 
@@ -631,7 +677,7 @@ impl Classifier {
                 return Ok(());
             }
         };
-        let Some(session_id) = self.session(py, r, a)? else {
+        let Some(session_id) = self.session(py, r, a, out)? else {
             *out.dropped.entry("missing_session_id").or_default() += 1;
             return Ok(());
         };
@@ -646,7 +692,7 @@ impl Classifier {
         let (kind_name, detail) = self.log_detail(py, kind, name, a)?;
         let time = if rec.time != 0 { rec.time } else if rec.observed != 0 { rec.observed } else { now_ns };
         let (url, route) = self.rules.page(py, &self.text(py, a, &[Key::UrlFull, Key::HttpUrl, Key::PageUrl])?)?;
-        let (client, device) = self.client(py, r, a)?;
+        let (client, device) = self.client(py, r, a, out)?;
         let event = v.event.make(py, &[
             v.kind(py, kind_name), v.source(py, source), time.into_pyobject(py)?.into_any(), session_id,
             r.service_name.clone(), detail, url, route, r.service_version.clone(), client, device,
@@ -660,29 +706,30 @@ impl Classifier {
         let v = &self.vocab;
         let none = || py.None().into_bound(py);
         let text = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { Ok(opt_text(py, &self.text(py, a, keys)?)) };
+        let word = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { opt_word(py, &self.text(py, a, keys)?) };
         let masked = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { self.rules.text(text(keys)?) };
         let int = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { Ok(opt(py, self.int(py, a, keys)?)) };
         let float = |key: Key| -> PyResult<Bound<'py, PyAny>> { Ok(opt_float(py, self.float(py, a, key)?)) };
         Ok(match kind {
             LogKind::PageView => ("PAGE_VIEW", v.page_view.make(py, &[
-                text(&[Key::PageViewType])?, self.rules.url(text(&[Key::Referrer])?)?, none(),
+                word(&[Key::PageViewType])?, self.rules.url(text(&[Key::Referrer])?)?, none(),
             ])?),
             LogKind::Navigation => {
                 let nav = if self.flag(a, Key::HashChange)? == Some(true) {
-                    PyString::new(py, "hash").into_any()
+                    intern!(py, "hash").clone().into_any()
                 } else {
-                    text(&[Key::NavigationType])?
+                    word(&[Key::NavigationType])?
                 };
                 ("PAGE_VIEW", v.page_view.make(py, &[nav, none(), none()])?)
             }
             LogKind::View | LogKind::Load => {
-                let nav = if matches!(kind, LogKind::View) { "view" } else { "load" };
-                ("PAGE_VIEW", v.page_view.make(py, &[PyString::new(py, nav).into_any(), none(), none()])?)
+                let nav = if matches!(kind, LogKind::View) { intern!(py, "view") } else { intern!(py, "load") };
+                ("PAGE_VIEW", v.page_view.make(py, &[nav.clone().into_any(), none(), none()])?)
             }
             LogKind::Click => ("CLICK", v.click.make(py, &[
-                int(&[Key::PageX])?, int(&[Key::PageY])?, text(&[Key::TagName])?, masked(&[Key::CssSelector])?,
-                masked(&[Key::ElementText])?, opt_bool(py, self.flag(a, Key::ElementInteractive)?), text(&[Key::ClickReaction])?,
-                int(&[Key::ClickReactionMs])?, text(&[Key::ClickPointer])?, int(&[Key::ClickDetail])?,
+                int(&[Key::PageX])?, int(&[Key::PageY])?, word(&[Key::TagName])?, masked(&[Key::CssSelector])?,
+                masked(&[Key::ElementText])?, opt_bool(py, self.flag(a, Key::ElementInteractive)?), word(&[Key::ClickReaction])?,
+                int(&[Key::ClickReactionMs])?, word(&[Key::ClickPointer])?, int(&[Key::ClickDetail])?,
                 py_bool(py, self.flag(a, Key::ElementFixed)? == Some(true)),
                 py_bool(py, self.flag(a, Key::ElementIgnore)? == Some(true)), none(),
             ])?),
@@ -695,8 +742,8 @@ impl Classifier {
                     Some(t) => t.py(py),
                     None => PyString::new(py, "-").into_any(),
                 })?,
-                masked(&[Key::FieldName])?, text(&[Key::FieldType])?, int(&[Key::FieldDuration])?,
-                opt_bool(py, self.flag(a, Key::FieldChanged)?), text(&[Key::FieldValidation])?,
+                masked(&[Key::FieldName])?, word(&[Key::FieldType])?, int(&[Key::FieldDuration])?,
+                opt_bool(py, self.flag(a, Key::FieldChanged)?), word(&[Key::FieldValidation])?,
             ])?),
             LogKind::Error => ("JS_ERROR", self.error(py, a)?),
             LogKind::WebVital => ("WEB_VITAL", self.named(py, self.text(py, a, &[Key::WebVitalName])?, "", float(Key::WebVitalValue)?)?),
@@ -760,17 +807,24 @@ impl Classifier {
         Ok(error)
     }
 
-    fn session<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs) -> PyResult<Option<Bound<'py, PyAny>>> {
-        Ok(match self.text(py, a, &[Key::SessionId])? {
-            Some(t) => Some(t.py(py)),
-            None => r.session_id.as_ref().map(|t| t.py(py)),
-        })
+    fn session<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs, out: &mut Out<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let own = self.text(py, a, &[Key::SessionId])?;
+        let Some(text) = own.as_ref().or(r.session_id.as_ref()) else { return Ok(None) };
+        let id = text.as_str()?;
+        if let Some(last) = &out.last_session {
+            if last.to_str()? == id {
+                return Ok(Some(last.clone().into_any()));
+            }
+        }
+        let new = PyString::new(py, id);
+        out.last_session = Some(new.clone());
+        Ok(Some(new.into_any()))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn span<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, scope: &str, span: &Span, a: &Attrs,
                  children: &FnvMap<&[u8], usize>, out: &mut Out<'py>) -> PyResult<()> {
-        let Some(session_id) = self.session(py, r, a)? else {
+        let Some(session_id) = self.session(py, r, a, out)? else {
             *out.dropped.entry("missing_session_id").or_default() += 1;
             return Ok(());
         };
@@ -778,7 +832,7 @@ impl Classifier {
         let none = || py.None().into_bound(py);
         let raw_url = self.text(py, a, &[Key::UrlFull, Key::HttpUrl])?;
         let (url, route) = self.rules.page(py, &raw_url)?;
-        let (client, device) = self.client(py, r, a)?;
+        let (client, device) = self.client(py, r, a, out)?;
         let (trace_id, span_id) = (PyBytes::new(py, span.trace_id).into_any(), PyBytes::new(py, span.span_id).into_any());
         // A fetch/XHR's URL is its detail's, not the page's: its event has no url or route.
         let event = |kind: &str, time: u64, detail: Bound<'py, PyAny>, page: bool| -> PyResult<Bound<'py, PyAny>> {
@@ -797,10 +851,10 @@ impl Classifier {
             };
             let navigation = span.name.starts_with("Navigation:");
             if action == "click" || navigation {
-                let reaction = if navigation { PyString::new(py, "navigation").into_any() } else { none() };
+                let reaction = if navigation { intern!(py, "navigation").clone().into_any() } else { none() };
                 let network = children.get(span.span_id).copied().unwrap_or(0).into_pyobject(py)?.into_any();
                 let detail = v.click.make(py, &[
-                    none(), none(), opt_text(py, &self.text(py, a, &[Key::TargetElement])?),
+                    none(), none(), opt_word(py, &self.text(py, a, &[Key::TargetElement])?)?,
                     self.rules.text(opt_text(py, &self.text(py, a, &[Key::TargetXpath])?))?, none(), py_bool(py, true), reaction, none(),
                     none(), none(), py_bool(py, false), py_bool(py, false), network,
                 ])?;
@@ -810,7 +864,7 @@ impl Classifier {
                 out.events.append(event("USER_ACTION", span.start, detail, true)?)?;
             }
         } else if span.name == "documentLoad" {
-            let detail = v.page_view.make(py, &[PyString::new(py, "load").into_any(), none(), none()])?;
+            let detail = v.page_view.make(py, &[intern!(py, "load").clone().into_any(), none(), none()])?;
             out.events.append(event("PAGE_VIEW", span.start, detail, true)?)?;
         } else if a.has(Key::HttpRequestMethod) || a.has(Key::HttpMethod) {
             let duration = if span.end != 0 {
