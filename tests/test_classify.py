@@ -258,6 +258,27 @@ def test_values_every_event_repeats_are_one_string_object():
         "BUTTON", "none", "mouse", ua["user_agent.original"], "1.4.2")
 
 
+def test_a_flood_of_distinct_values_is_not_kept():
+    """The shared strings come from browsers: 20,000 distinct 500-byte user agents (10 MB) must not stay in memory
+    once the events holding them are gone."""
+    import gc
+    import tracemalloc
+
+    bodies = [logs_request([("browser.page_view", 1, {"session.id": f"s{r}"})],
+                           resource={"user_agent.original": f"{r:06d}" + "x" * 494}).SerializeToString() for r in range(20_000)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for body in bodies:
+            assert classify("logs", body).events[0].client.user_agent.endswith("x")
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 3_000_000  # at most the bounded map's 4,096 values (about 2.2 MB), not 20,000
+
+
 MALFORMED = [
     (b"\x0a\x05\x12\x03", "length past the end"),  # a resource claiming 5 bytes with 4 left
     (b"\x0a\x02\x12\x80", "truncated varint"),

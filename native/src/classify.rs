@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -120,14 +121,38 @@ fn opt_text<'py>(py: Python<'py>, t: &Option<Text<'_, 'py>>) -> Bound<'py, PyAny
     }
 }
 
-/// A value of a small vocabulary (service names, user agents, tag names, reactions, navigation types) as Python's one
-/// interned copy: open sessions and pages hold these for as long as they last, and a copy per record or per session
-/// cost more memory than the event around it. Interned strings are mortal: a value nobody holds any more goes.
-fn opt_word<'py>(py: Python<'py>, t: &Option<Text<'_, 'py>>) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match t {
-        Some(t) => PyString::intern(py, t.as_str()?).into_any(),
-        None => py.None().into_bound(py),
-    })
+/// Values of small vocabularies (service names and versions, user agents, tag names, reactions, navigation types),
+/// one shared string object each: open sessions and pages hold them for as long as they last, and a copy per record
+/// or per session cost more memory than the event around it. Not Python's interning: these values come from
+/// browsers, and strings interned at run time were immortal in Python 3.12.0-3.12.4. Bounded in count and length,
+/// so a flood of distinct values costs a cleared map, never memory.
+struct Words(Mutex<FnvMap<Box<str>, Py<PyString>>>);
+
+const MAX_WORDS: usize = 4096;
+const MAX_WORD_BYTES: usize = 512;
+
+impl Words {
+    fn new() -> Self {
+        Words(Mutex::new(FnvMap::default()))
+    }
+
+    fn get<'py>(&self, py: Python<'py>, t: &Option<Text<'_, 'py>>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(t) = t else { return Ok(py.None().into_bound(py)) };
+        let s = t.as_str()?;
+        if s.len() > MAX_WORD_BYTES {
+            return Ok(t.py(py));
+        }
+        let mut words = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(word) = words.get(s) {
+            return Ok(word.bind(py).clone().into_any());
+        }
+        if words.len() >= MAX_WORDS {
+            words.clear();
+        }
+        let word = PyString::new(py, s);
+        words.insert(s.into(), word.clone().unbind());
+        Ok(word.into_any())
+    }
 }
 
 /// A Python class of `collector_plugin.events`, built field by field in declaration order.
@@ -467,6 +492,7 @@ pub struct Classifier {
     rules: Rules,
     core: Core,
     default_service: Py<PyString>,
+    words: Words,
 }
 
 #[pymethods]
@@ -479,6 +505,7 @@ impl Classifier {
             rules: Rules::load(normalizer)?,
             core: Core::new(max_attributes, max_length, max_depth),
             default_service: default_service.unbind(),
+            words: Words::new(),
         })
     }
 
@@ -585,7 +612,7 @@ impl Classifier {
     fn resource<'a, 'py>(&self, py: Python<'py>, a: &Attrs<'a>) -> PyResult<Resource<'a, 'py>> {
         let v = &self.vocab;
         let none = py.None().into_bound(py);
-        let user_agent = opt_word(py, &self.text(py, a, &[Key::UserAgentOriginal])?)?;
+        let user_agent = self.words.get(py, &self.text(py, a, &[Key::UserAgentOriginal])?)?;
         let mobile = opt_bool(py, self.flag(a, Key::BrowserMobile)?);
         let viewport_width = opt(py, self.int(py, a, &[Key::ScreenWidth])?); // Faro puts the viewport here
         let viewport_height = opt(py, self.int(py, a, &[Key::ScreenHeight])?);
@@ -595,10 +622,10 @@ impl Classifier {
         let device = self.rules.device(&client)?;
         Ok(Resource {
             service_name: match self.text(py, a, &[Key::ServiceName])? {
-                Some(t) => opt_word(py, &Some(t))?,
+                Some(t) => self.words.get(py, &Some(t))?,
                 None => self.default_service.bind(py).clone().into_any(),
             },
-            service_version: opt_word(py, &self.text(py, a, &[Key::ServiceVersion])?)?,
+            service_version: self.words.get(py, &self.text(py, a, &[Key::ServiceVersion])?)?,
             session_id: self.text(py, a, &[Key::SessionId])?,
             client, device, user_agent, mobile, viewport_width, viewport_height,
         })
@@ -607,7 +634,7 @@ impl Classifier {
     /// The record's client (user id hashed) and its device: the resource's own when the record adds nothing.
     fn client<'py>(&self, py: Python<'py>, r: &Resource<'_, 'py>, a: &Attrs, out: &mut Out<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let ua = match self.text(py, a, &[Key::UserAgentOriginal, Key::HttpUserAgent])? {
-            Some(t) => opt_word(py, &Some(t))?,
+            Some(t) => self.words.get(py, &Some(t))?,
             None => r.user_agent.clone(),
         };
         let or_base = |v: Option<Bound<'py, PyAny>>, base: &Bound<'py, PyAny>| -> PyResult<Bound<'py, PyAny>> {
@@ -706,7 +733,7 @@ impl Classifier {
         let v = &self.vocab;
         let none = || py.None().into_bound(py);
         let text = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { Ok(opt_text(py, &self.text(py, a, keys)?)) };
-        let word = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { opt_word(py, &self.text(py, a, keys)?) };
+        let word = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { self.words.get(py, &self.text(py, a, keys)?) };
         let masked = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { self.rules.text(text(keys)?) };
         let int = |keys: &[Key]| -> PyResult<Bound<'py, PyAny>> { Ok(opt(py, self.int(py, a, keys)?)) };
         let float = |key: Key| -> PyResult<Bound<'py, PyAny>> { Ok(opt_float(py, self.float(py, a, key)?)) };
@@ -854,7 +881,7 @@ impl Classifier {
                 let reaction = if navigation { intern!(py, "navigation").clone().into_any() } else { none() };
                 let network = children.get(span.span_id).copied().unwrap_or(0).into_pyobject(py)?.into_any();
                 let detail = v.click.make(py, &[
-                    none(), none(), opt_word(py, &self.text(py, a, &[Key::TargetElement])?)?,
+                    none(), none(), self.words.get(py, &self.text(py, a, &[Key::TargetElement])?)?,
                     self.rules.text(opt_text(py, &self.text(py, a, &[Key::TargetXpath])?))?, none(), py_bool(py, true), reaction, none(),
                     none(), none(), py_bool(py, false), py_bool(py, false), network,
                 ])?;
