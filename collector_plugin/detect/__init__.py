@@ -315,17 +315,16 @@ class DetectStage:
                 if e.kind is _SCROLL and isinstance(e.detail, Scroll) and e.detail.direction_changes is not None \
                         and st.first(e.time_ns):
                     self._sample(page.route, e.detail.direction_changes)
-        if _FORM_FOCUS in kinds:
-            for form, _ in forms_started(events):
-                if st.first(("form", page.index, form)):
-                    out.append(FormStarted(st.session, page, form))
+        forms = forms_started(events) if _FORM_FOCUS in kinds else []
+        for form, _ in forms:
+            if st.first(("form", page.index, form)):
+                out.append(FormStarted(st.session, page, form))
         if deciding and st.seen is not None:
             # A decided page is never evaluated again: its keys would only hold memory for the rest of the session.
             st.seen.difference_update([ep.key for ep in candidates])
             if _SCROLL in kinds:
                 st.seen.difference_update([e.time_ns for e in events if e.kind is _SCROLL])
-            if _FORM_FOCUS in kinds:
-                st.seen.difference_update([("form", page.index, form) for form, _ in forms_started(events)])
+            st.seen.difference_update([("form", page.index, form) for form, _ in forms])
             if not st.seen:
                 st.seen = None
 
